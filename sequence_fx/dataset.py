@@ -20,7 +20,7 @@ from .features import FeatureConfig, make_features, random_bars
 # %% auto 0
 __all__ = ['log', 'TASKS', 'SPLITS', 'DataConfig', 'forward_returns', 'classify', 'make_labels', 'sample_candidates',
            'chronological_split', 'train_input_rows', 'Scaler', 'WindowDataset', 'PreparedDataset', 'prepare_dataset',
-           'check_no_straddle', 'plot_split_timeline']
+           'check_no_straddle', 'plot_split_timeline', 'write_shards', 'ShardStream']
 
 # %% ../nbs/00c_dataset.ipynb
 log = logging.getLogger(__name__)
@@ -291,3 +291,81 @@ def plot_split_timeline(ds:PreparedDataset):
     fig.update_layout(title=f"{ds.pair.upper()}: chronological split, purge gap {ds.data_cfg.gap} bars", height=350,
                       margin=dict(l=40, r=20, t=40, b=30))
     return fig
+
+# %% ../nbs/00c_dataset.ipynb
+def write_shards(ds:PreparedDataset, directory, rows_per_shard:int=100_000) -> Path:
+    "Write `ds` as scaled Parquet shards (with a t_in-1 row halo each) plus shards.json, atomically."
+    import pyarrow as pa, pyarrow.parquet as pq
+    t_in, n = ds.data_cfg.t_in, len(ds.frame)
+    X, y, split = ds.X, ds.y, ds.frame["split"].to_numpy(np.int8)
+    shards = []
+    with atomic_dir(directory) as tmp:
+        for k, start in enumerate(range(0, n, rows_per_shard)):
+            stop, lo = min(start + rows_per_shard, n), max(0, start - (t_in - 1))
+            cols = {c: X[lo:stop, j] for j, c in enumerate(ds.feature_columns)}
+            cols.update(y=y[lo:stop], split=split[lo:stop], own=np.arange(lo, stop) >= start, row=np.arange(lo, stop, dtype=np.int64))
+            name = f"shard_{k:05d}.parquet"
+            pq.write_table(pa.table(cols), tmp / name)
+            shards.append({"file": name, "first_row": int(start), "last_row": int(stop - 1)})
+        (tmp / "shards.json").write_text(json.dumps({"t_in": t_in, "feature_columns": ds.feature_columns, "shards": shards,
+                                                       "n_classes": ds.n_classes}, indent=1))
+    return Path(directory)
+
+class ShardStream(IterableDataset):
+    "Iterate (x[t_in, n_features], y, row) windows of one split from Parquet shards; sharded across workers and ranks."
+    def __init__(self, directory, # written by write_shards
+                 split:str="train", # 'train', 'val' or 'test'
+                 chunk:int=4096, # samples per work unit
+                 shuffle:bool=False, # shuffle units and samples within a unit (seeded by seed + epoch)
+                 seed:int=0):
+        self.dir, self.split, self.chunk, self.shuffle, self.seed, self.epoch = Path(directory), split, chunk, shuffle, seed, 0
+        self.info = json.loads((self.dir / "shards.json").read_text())
+        self.t_in, self.cols = self.info["t_in"], self.info["feature_columns"]
+        self.code = SPLITS.index(split)
+        self._units = None
+
+    def set_epoch(self, epoch:int): self.epoch = epoch
+
+    def _read(self, name):
+        import pyarrow.parquet as pq
+        t = pq.read_table(self.dir / name)
+        X = np.stack([t.column(c).to_numpy() for c in self.cols], axis=1).astype(np.float32)
+        own, split = t.column("own").to_numpy(), t.column("split").to_numpy()
+        return X, t.column("y").to_numpy(), np.flatnonzero(own & (split == self.code)), t.column("row").to_numpy()
+
+    def units(self) -> list:
+        "(shard file, chunk number) work units, in a fixed order."
+        if self._units is None:
+            import pyarrow.parquet as pq
+            self._units, self._n = [], 0
+            for s in self.info["shards"]:
+                t = pq.read_table(self.dir / s["file"], columns=["own", "split"])
+                n = int((t.column("own").to_numpy() & (t.column("split").to_numpy() == self.code)).sum())
+                self._units += [(s["file"], c) for c in range(math.ceil(n / self.chunk))]
+                self._n += n
+        return self._units
+
+    def __len__(self): self.units(); return self._n
+
+    def _assignment(self):
+        "(my index, how many consumers): DataLoader workers times distributed ranks."
+        wi = get_worker_info()
+        wid, nw = (wi.id, wi.num_workers) if wi else (0, 1)
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return rank * nw + wid, world * nw
+
+    def __iter__(self):
+        me, total = self._assignment()
+        units = list(self.units())
+        rng = np.random.default_rng(self.seed + self.epoch)
+        if self.shuffle: rng.shuffle(units)
+        cached = None
+        for name, c in units[me::total]:
+            if cached is None or cached[0] != name: cached = (name, *self._read(name))
+            _, X, y, samples, rows = cached
+            part = samples[c * self.chunk:(c + 1) * self.chunk]
+            if self.shuffle: part = rng.permutation(part)
+            for t in part:
+                yield torch.from_numpy(X[t - self.t_in + 1:t + 1]), torch.as_tensor(y[t]), int(rows[t])
