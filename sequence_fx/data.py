@@ -191,14 +191,17 @@ def clean_bars(raw:pd.DataFrame, # columns open..volume, a 'time' column (UTC-aw
     if bad.any():
         log.warning("dropped %d bad rows: %s", int(bad.sum()), rep.dropped)
         raw = raw.loc[~bad].reset_index(drop=True)
-    # time order: within one file it must already hold; across files we sort
-    tv = raw["time"].to_numpy()
-    same_file = (raw["_file"].to_numpy()[1:] == raw["_file"].to_numpy()[:-1]) if "_file" in raw else np.ones(len(raw) - 1, bool)
+    # time order: within one file it must already hold (a repeated timestamp is a duplicate, handled below, not
+    # disorder); across files we sort
+    pos = np.flatnonzero(~raw["time"].duplicated(keep="first").to_numpy())
+    tv = raw["time"].to_numpy()[pos]
+    same_file = (raw["_file"].to_numpy()[pos][1:] == raw["_file"].to_numpy()[pos][:-1]) if "_file" in raw else np.ones(len(pos) - 1, bool)
     back = (tv[1:] < tv[:-1]) & same_file
     if back.any() and unsorted == "raise":
-        i = int(np.flatnonzero(back)[0]) + 1
+        j = int(np.flatnonzero(back)[0]) + 1
+        i, h = int(pos[j]), int(pos[j - 1])
         raise DataError(f"{_where(raw, i)}: field 'time': rows out of time order ({raw['time'].iat[i]} after "
-                        f"{raw['time'].iat[i-1]}); pass unsorted='sort' to sort them")
+                        f"{raw['time'].iat[h]}); pass unsorted='sort' to sort them")
     raw = raw.sort_values("time", kind="stable").reset_index(drop=True)
     # duplicate timestamps
     dup = raw["time"].duplicated(keep=False).to_numpy()
@@ -210,7 +213,7 @@ def clean_bars(raw:pd.DataFrame, # columns open..volume, a 'time' column (UTC-aw
         if len(conflict):
             if duplicates == "raise":
                 ts = conflict.index[0]
-                i = int(np.flatnonzero(raw["time"].to_numpy() == ts.to_datetime64())[1])
+                i = int(np.flatnonzero((raw["time"] == ts).to_numpy())[1])
                 raise DataError(f"{_where(raw, i)}: field 'time': duplicate timestamp {ts} with different prices "
                                 f"({len(conflict)} such timestamps); pass duplicates='first' or 'last' to resolve")
             rep.duplicates_resolved = int(raw["time"].duplicated().sum()) - rep.duplicates_identical

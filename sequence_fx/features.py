@@ -91,7 +91,7 @@ def candle_ratios(bars:pd.DataFrame) -> pd.DataFrame:
 def calendar(index:pd.DatetimeIndex) -> pd.DataFrame:
     "Cyclic hour-of-day and day-of-week (UTC)."
     hour = index.hour + index.minute / 60
-    dow = index.dayofweek + hour / 24
+    dow = index.day_of_week + hour / 24
     return pd.DataFrame({"hour_sin": np.sin(2 * np.pi * hour / 24), "hour_cos": np.cos(2 * np.pi * hour / 24),
                          "dow_sin": np.sin(2 * np.pi * dow / 7), "dow_cos": np.cos(2 * np.pi * dow / 7)}, index=index)
 

@@ -1,0 +1,42 @@
+"""sfx-prepare as a user runs it: --help, one-line errors, the offline default, the cache, HistData input."""
+import json, re
+
+import pandas as pd
+
+from sequence_fx.data import write_histdata
+from sequence_fx.features import random_bars
+
+def test_help(cli):
+    r = cli("sfx-prepare", "--help")
+    assert r.returncode == 0 and "--t-in" in r.stdout and "--source-tz" in r.stdout and "--pairs" in r.stdout
+
+def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
+    for args, code, text in [(["--t-in", "abc"], 2, "invalid int value"),
+                             (["--pairs", "eurxyz", "--data-dir", tmp_path], 1, "unknown pair"),
+                             (["--pairs", "gbpusd", "--data-dir", tmp_path], 1, "sample holds EURUSD only"),
+                             (["--task-type", "ranking", "--data-dir", tmp_path], 1, "task_type must be one of"),
+                             (["--source", "histdata", "--data-dir", tmp_path], 1, "needs --input"),
+                             (["--source-tz", "Mars/Base", "--source", "histdata", "--input", tmp_path / "x.csv", "--data-dir", tmp_path], 1, "no such file"),
+                             (["--t-in", "6000", "--data-dir", tmp_path], 1, "not enough bars")]:
+        r = cli("sfx-prepare", *args)
+        assert r.returncode == code, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("sfx-prepare: error:") and text in r.stderr, r.stderr
+
+def test_default_run_offline_and_cache(cli, tmp_path):
+    r = cli("sfx-prepare", "--data-dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "eurusd" / "meta.json").read_text())
+    assert meta["splits"]["train"]["samples"] > 3000 and meta["gap"] == 130
+    html = (tmp_path / "eurusd" / "summary.html").read_text()
+    assert "plotly" in html and not re.search(r"""<(script|link)[^>]+(src|href)=["']?(https?:)?//""", html)  # JS inline, nothing fetched
+    r2 = cli("sfx-prepare", "--data-dir", tmp_path)
+    assert r2.returncode == 0 and "reusing cached dataset" in r2.stderr
+
+def test_histdata_source_with_zone(cli, tmp_path):
+    bars = random_bars(6000, seed=3, start="2021-03-01", freq="1min")
+    write_histdata(bars, tmp_path / "DAT_ASCII_GBPUSD_M1_2021.csv", source_tz="America/Chicago")
+    r = cli("sfx-prepare", "--pairs", "gbpusd", "--source", "histdata", "--input", tmp_path / "DAT_ASCII_{pair}_M1_*.csv".replace("{pair}", "GBPUSD"),
+            "--source-tz", "America/Chicago", "--timeframe", "5m", "--t-in", "24", "--t-out", "3", "--data-dir", tmp_path / "d")
+    assert r.returncode == 0, r.stderr
+    frame = pd.read_parquet(tmp_path / "d" / "gbpusd" / "frame.parquet")
+    assert frame.index[0] == pd.Timestamp("2021-03-01 00:00", tz="UTC") and len(frame) == 1200
