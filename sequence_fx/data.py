@@ -169,7 +169,7 @@ def clean_bars(raw:pd.DataFrame, # columns open..volume, a 'time' column (UTC-aw
     if on_bad_rows not in ("raise", "drop"): raise ValueError(f"on_bad_rows must be 'raise' or 'drop', not {on_bad_rows!r}")
     if duplicates not in ("raise", "first", "last"): raise ValueError(f"duplicates must be 'raise', 'first' or 'last', not {duplicates!r}")
     if unsorted not in ("raise", "sort"): raise ValueError(f"unsorted must be 'raise' or 'sort', not {unsorted!r}")
-    rep = CleaningReport(n_in=len(raw), sources=sorted(set(raw["_file"])) if "_file" in raw else [])
+    rep = CleaningReport(n_in=len(raw), sources=sorted(raw["_file"].unique()) if "_file" in raw else [])
     if len(raw) == 0:
         raise DataError(f"{', '.join(rep.sources) or '<frame>'}: no rows to load (empty input)")
     raw = raw.reset_index(drop=True)
@@ -194,8 +194,9 @@ def clean_bars(raw:pd.DataFrame, # columns open..volume, a 'time' column (UTC-aw
     # time order: within one file it must already hold (a repeated timestamp is a duplicate, handled below, not
     # disorder); across files we sort
     pos = np.flatnonzero(~raw["time"].duplicated(keep="first").to_numpy())
-    tv = raw["time"].to_numpy()[pos]
-    same_file = (raw["_file"].to_numpy()[pos][1:] == raw["_file"].to_numpy()[pos][:-1]) if "_file" in raw else np.ones(len(pos) - 1, bool)
+    tv = pd.DatetimeIndex(raw["time"]).asi8[pos]
+    fid = pd.factorize(raw["_file"])[0][pos] if "_file" in raw else np.zeros(len(pos), np.int64)
+    same_file = fid[1:] == fid[:-1]
     back = (tv[1:] < tv[:-1]) & same_file
     if back.any() and unsorted == "raise":
         j = int(np.flatnonzero(back)[0]) + 1
@@ -286,8 +287,24 @@ def _diagnose_histdata(name:str, data:bytes):
             except ValueError: raise DataError(f"{name}, line {ln}: field '{fld}': not a number: {v!r}") from None
     raise DataError(f"{name}: could not be parsed as HistData ASCII M1")
 
+def _parse_histdata_fast(name:str, data:bytes) -> pd.DataFrame|None:
+    "Strict, multithreaded parse with pyarrow; None if anything is off (the careful path then finds what)."
+    import pyarrow as pa, pyarrow.csv as pcsv
+    try:
+        t = pcsv.read_csv(io.BytesIO(data), read_options=pcsv.ReadOptions(column_names=_HD_COLS),
+                          parse_options=pcsv.ParseOptions(delimiter=";"),
+                          convert_options=pcsv.ConvertOptions(column_types={"time": pa.timestamp("s"), **{c: pa.float64() for c in OHLCV}},
+                                                              timestamp_parsers=["%Y%m%d %H%M%S"], strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError): return None
+    if any(t.column(c).null_count for c in _HD_COLS): return None
+    df = pd.DataFrame({"time": pd.DatetimeIndex(t.column("time").to_numpy()), **{c: t.column(c).to_numpy() for c in OHLCV}})
+    df["_file"], df["_line"] = name, np.arange(1, len(df) + 1)
+    return df
+
 def _parse_histdata(name:str, data:bytes) -> pd.DataFrame:
-    if not data.strip(): raise DataError(f"{name}: empty file")
+    if not data or data.isspace(): raise DataError(f"{name}: empty file")
+    fast = _parse_histdata_fast(name, data)
+    if fast is not None: return fast
     try:
         df = pd.read_csv(io.BytesIO(data), sep=";", header=None, names=_HD_COLS, skip_blank_lines=False,
                          dtype={"time": str, **{c: "float64" for c in OHLCV}}, engine="c")
@@ -321,7 +338,7 @@ def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURU
         for name, data in _read_member_bytes(p): frames.append(_parse_histdata(name, data))
     raw = pd.concat(frames, ignore_index=True)
     t = pd.DatetimeIndex(raw["time"])
-    raw["time"] = to_utc(t, source_tz, where=", ".join(sorted(set(raw["_file"]))))
+    raw["time"] = to_utc(t, source_tz, where=", ".join(sorted(raw["_file"].unique())))
     bars, rep = clean_bars(raw, on_bad_rows=on_bad_rows, duplicates=duplicates, unsorted="raise")
     log.info("histdata: %s", rep)
     return (bars, rep) if report else bars
