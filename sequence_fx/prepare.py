@@ -155,6 +155,15 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
                     feature_plugins:str|None=None, # directory of plug-in feature .py files (never loaded implicitly)
                     plugins:str="", # comma-separated names of plug-in features to use
                     on_bad_rows:str="raise", # raise | drop
+                    intrinsic_time:bool=False, # build the dataset on directional-change bars (t_in, t_out then count DC bars)
+                    dc_threshold_up:float=0.0005, # DC upturn threshold theta (relative price move)
+                    dc_threshold_down:float|None=None, # DC downturn threshold (default: the upturn one)
+                    include_sentiment:bool=False, # add GDELT news sentiment features (tone, and FinBERT unless --sentiment-model none)
+                    gdelt_dir:str="data/gdelt", # folder of GDELT GKG batches (YYYYMMDDHHMMSS.gkg.csv.zip)
+                    gdelt_mirror:str|None=None, # base URL replacing GDELT's for downloads
+                    gdelt_download:bool=False, # download the GKG batches the bars need before building features
+                    sentiment_model:str="ProsusAI/finbert", # FinBERT: a save_pretrained directory, a name in the local HF cache, or 'none'
+                    sentiment_device:str="cpu", # device for FinBERT: cpu | cuda
                     force:bool=False, # rebuild even when the cache matches
                    ):
     "Prepare datasets (features, forward labels, purged chronological splits, train-only scaler) for each pair."
@@ -164,8 +173,22 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
     for pair in [p for p in pairs.split(",") if p]:
         cfg = DataConfig(pair=pair, timeframe=timeframe, t_in=t_in, t_out=t_out, task_type=task_type, flat_threshold=flat_threshold,
                          balance_classes=balance_classes, splits=_floats(splits, "splits"), purge=purge)
+        bars_fn, features_fn, spec = None, None, {}
+        if intrinsic_time:
+            from sequence_fx.intrinsic_time import dc_bar_transform
+            bars_fn = dc_bar_transform(dc_threshold_up, dc_threshold_down)
+            spec["intrinsic_time"] = bars_fn.spec
+        if include_sentiment:
+            from sequence_fx.sentiment import SentimentConfig, sentiment_features_for_bars, gkg_dir_digest
+            scfg = SentimentConfig(model=sentiment_model, device=sentiment_device)
+            # a bar closes one clock spacing after its stamp: clock bars are stamped when they open, DC bars with the
+            # open time of the clock row that confirms them — news is usable once available by that close
+            step = parse_timeframe(timeframe)
+            features_fn = lambda b, pair=cfg.pair: sentiment_features_for_bars(
+                b, pair, gdelt_dir, scfg, mirror=gdelt_mirror, download=gdelt_download, bar_close=b.index + step)
+            spec["sentiment"] = {**scfg.to_dict(), "gdelt_dir": str(gdelt_dir), "gdelt_files": gkg_dir_digest(gdelt_dir) if Path(gdelt_dir).is_dir() else None}
         ds = prepare(pair, cfg, feat_cfg, source, input.replace("{pair}", cfg.pair) if input else None, source_tz, data_dir,
-                     on_bad_rows, force=force)
+                     on_bad_rows, bars_fn=bars_fn, features_fn=features_fn, spec=spec, force=force)
         print(f"{ds}\n{ds.summary().to_string()}\n-> {Path(data_dir) / ds.pair}\n")
         out.append(ds)
     return out

@@ -40,3 +40,25 @@ def test_histdata_source_with_zone(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     frame = pd.read_parquet(tmp_path / "d" / "gbpusd" / "frame.parquet")
     assert frame.index[0] == pd.Timestamp("2021-03-01 00:00", tz="UTC") and len(frame) == 1200
+
+def test_intrinsic_time_flags(cli, tmp_path):
+    r = cli("sfx-prepare", "--intrinsic-time", "--dc-threshold-up", "0.0005", "--dc-threshold-down", "0.0007",
+            "--t-in", "30", "--t-out", "5", "--data-dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "eurusd" / "meta.json").read_text())
+    assert "dc_return" in meta["feature_columns"] and meta["spec"]["intrinsic_time"]
+    assert meta["n_rows"] < 2000  # DC bars, not the 5,000 clock bars
+    r = cli("sfx-prepare", "--intrinsic-time", "--dc-threshold-up", "-1", "--data-dir", tmp_path)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "theta_up" in r.stderr
+
+def test_sentiment_flags_with_gdelt_tone_only(cli, tmp_path):
+    from sequence_fx.sentiment import write_synthetic_gkg
+    write_synthetic_gkg(tmp_path / "gkg", "2017-04-18", "2018-02-08", per_batch=1, seed=0)
+    r = cli("sfx-prepare", "--include-sentiment", "--gdelt-dir", tmp_path / "gkg", "--sentiment-model", "none",
+            "--t-in", "48", "--t-out", "5", "--data-dir", tmp_path / "d")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "d" / "eurusd" / "meta.json").read_text())
+    assert "sent_pair_tone" in meta["feature_columns"] and not any("finbert" in c for c in meta["feature_columns"])
+    r = cli("sfx-prepare", "--include-sentiment", "--gdelt-dir", tmp_path / "gkg", "--sentiment-model", tmp_path / "no-model",
+            "--data-dir", tmp_path / "d2")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
