@@ -147,7 +147,8 @@ class SharedEncoder(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.cfg.n_features:
             raise ValueError(f"SharedEncoder expects windows [batch, time, {self.cfg.n_features}], got {tuple(x.shape)}")
         h = self.cnn(x)                           # [B, T, C]
-        h, _ = self.lstm(h)                       # [B, T, 2H]
+        with torch.autocast(x.device.type, enabled=False):   # the LSTM runs in float32 even under bf16 autocast
+            h, _ = self.lstm(h.float())           # [B, T, 2H]
         h = self.proj(h)                          # [B, T, d]
         for blk in self.attn: h = blk(h)          # [B, T, d]
         h = self.norm(h)
