@@ -360,7 +360,11 @@ class ShardStream(IterableDataset):
         me, total = self._assignment()
         units = list(self.units())
         rng = np.random.default_rng(self.seed + self.epoch)
-        if self.shuffle: rng.shuffle(units)
+        if self.shuffle: # shuffle the shard order, then the units inside each shard: each shard is still read once per consumer
+            by_shard = {}
+            for u in units: by_shard.setdefault(u[0], []).append(u)
+            order = list(by_shard); rng.shuffle(order)
+            units = [by_shard[name][i] for name in order for i in rng.permutation(len(by_shard[name]))]
         cached = None
         for name, c in units[me::total]:
             if cached is None or cached[0] != name: cached = (name, *self._read(name))

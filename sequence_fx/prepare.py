@@ -11,19 +11,39 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .data import (DataError, atomic_write_text, check_pair, load_sample, parse_timeframe, read_histdata,
+from .data import (DataError, atomic_write_text, check_pair, load_sample, parse_timeframe, read_histdata, resolve_tz,
                               read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES)
 from .features import FeatureConfig, load_feature_plugins
 from .dataset import DataConfig, PreparedDataset, prepare_dataset, plot_split_timeline
 
 # %% auto 0
-__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'load_bars', 'cache_key', 'prepare', 'cli_parser', 'run_cli', 'prepare_command',
-           'prepare_cli']
+__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'resolve_sources', 'load_bars', 'cache_key', 'dataset_dir', 'load_prepared',
+           'prepare', 'cli_parser', 'run_cli', 'prepare_command', 'prepare_cli']
 
 # %% ../nbs/02a_prepare.ipynb
 log = logging.getLogger(__name__)
 SOURCES = ("sample", "histdata", "csv")
 FORMAT_VERSION = 1 # bump when prepare's output changes for the same inputs, to invalidate caches
+
+def _check_options(source:str, source_tz:str|None, on_bad_rows:str):
+    "Reject bad options before any work, whatever the source."
+    if source not in SOURCES: raise DataError(f"unknown source {source!r}; use one of {SOURCES}")
+    if source_tz is not None: resolve_tz(source_tz)
+    if on_bad_rows not in ("raise", "drop"): raise DataError(f"on_bad_rows must be 'raise' or 'drop', not {on_bad_rows!r}")
+
+def resolve_sources(pair:str, source:str="sample", input=None) -> tuple[list, list]:
+    "(input files, provenance records with SHA-256) for a source, without reading the data."
+    pair = check_pair(pair)
+    if source == "sample":
+        name = next((k for k, (p, _) in SAMPLES.items() if p == pair), None)
+        if name is None: raise DataError(f"the shipped sample holds {', '.join(p.upper() for p, _ in SAMPLES.values())} only, not {pair.upper()}; "
+                                         f"use --source histdata or csv with --input")
+        import backtesting
+        return [name], [{"sample": name, "backtesting": backtesting.__version__}]
+    if input is None: raise DataError(f"--source {source} needs --input (a file, a glob or a directory)")
+    files = _expand(input)
+    if source == "csv" and len(files) != 1: raise DataError(f"--source csv reads one file, got {len(files)}")
+    return files, [{"path": str(f), "sha256": sha256_file(f)} for f in files]
 
 def load_bars(pair:str="eurusd", # currency pair
               source:str="sample", # 'sample' (ships offline, EURUSD H1), 'histdata' (ASCII M1 files) or 'csv' (any OHLCV CSV/Parquet)
@@ -33,23 +53,12 @@ def load_bars(pair:str="eurusd", # currency pair
               on_bad_rows:str="raise", # 'raise' or 'drop'
              ) -> tuple[pd.DataFrame, list]:
     "Bars for `pair` from `source`, resampled to `timeframe`, and the provenance of every input."
-    pair, step = check_pair(pair), parse_timeframe(timeframe)
-    if source not in SOURCES: raise DataError(f"unknown source {source!r}; use one of {SOURCES}")
-    if source == "sample":
-        name = next((k for k, (p, _) in SAMPLES.items() if p == pair), None)
-        if name is None: raise DataError(f"the shipped sample holds {', '.join(p.upper() for p, _ in SAMPLES.values())} only, not {pair.upper()}; "
-                                         f"use --source histdata or csv with --input")
-        bars = load_sample(name)
-        import backtesting
-        sources = [{"sample": name, "backtesting": backtesting.__version__}]
-    else:
-        if input is None: raise DataError(f"--source {source} needs --input (a file, a glob or a directory)")
-        files = _expand(input)
-        if source == "histdata": bars = read_histdata(files, source_tz=source_tz or HISTDATA_TZ, on_bad_rows=on_bad_rows)
-        else:
-            if len(files) != 1: raise DataError(f"--source csv reads one file, got {len(files)}")
-            bars = read_ohlcv(files[0], source_tz=source_tz or "UTC", on_bad_rows=on_bad_rows)
-        sources = [{"path": str(f), "sha256": sha256_file(f)} for f in files]
+    _check_options(source, source_tz, on_bad_rows)
+    step = parse_timeframe(timeframe)
+    files, sources = resolve_sources(pair, source, input)
+    if source == "sample": bars = load_sample(files[0])
+    elif source == "histdata": bars = read_histdata(files, source_tz=source_tz or HISTDATA_TZ, on_bad_rows=on_bad_rows)
+    else: bars = read_ohlcv(files[0], source_tz=source_tz or "UTC", on_bad_rows=on_bad_rows)
     native = bar_spacing(bars.index)
     if step < native: raise DataError(f"the {source} data has {native} bars; cannot make finer {timeframe} bars")
     if step > native: bars = resample_bars(bars, timeframe)
@@ -60,32 +69,54 @@ def cache_key(*parts) -> str:
     return hashlib.sha256(json.dumps([FORMAT_VERSION, *parts], sort_keys=True, default=str).encode()).hexdigest()
 
 # %% ../nbs/02a_prepare.ipynb
+def dataset_dir(data_dir, pair:str, key:str) -> Path:
+    "Where the dataset with cache key `key` lives: data_dir/<pair>/<first 12 hex digits of the key>."
+    return Path(data_dir) / check_pair(pair) / key[:12]
+
+def load_prepared(data_dir, # the data directory given to prepare / sfx-prepare
+                  pair:str, # currency pair
+                  key:str|None=None, # a cache key (or its 12-character prefix); None: the latest prepared
+                 ) -> PreparedDataset:
+    "Load a prepared dataset from the cache: a given key, or the one prepared last for `pair`."
+    base = Path(data_dir) / check_pair(pair)
+    if key is None:
+        if not (base / "LATEST").is_file(): raise DataError(f"{base}: no prepared dataset for {check_pair(pair)}; run sfx-prepare first")
+        key = (base / "LATEST").read_text().strip()
+    d = base / key[:12]
+    if not (d / "meta.json").is_file(): raise DataError(f"{d}: no prepared dataset with key {key[:12]} (run sfx-prepare with the same options)")
+    ds = PreparedDataset.load(d)
+    if not ds.meta.get("cache_key", "").startswith(key): raise DataError(f"{d}: cache key mismatch ({ds.meta.get('cache_key', '')[:12]} != {key[:12]})")
+    return ds
+
 def prepare(pair:str="eurusd", # currency pair
             data_cfg:DataConfig|None=None, # windows, task, labels, splits (its pair is set to `pair`)
             feat_cfg:FeatureConfig|None=None, # technical features
             source:str="sample", # 'sample', 'histdata' or 'csv'
             input=None, # input files for histdata/csv
             source_tz:str|None=None, # zone of naive timestamps in the input
-            data_dir="data", # datasets are cached in data_dir/<pair>/
+            data_dir="data", # datasets are cached in data_dir/<pair>/<key>/
             on_bad_rows:str="raise", # 'raise' or 'drop'
             bars_fn:Callable|None=None, # bars -> (new bars, extra features or None), e.g. DC bars
             features_fn:Callable|None=None, # bars -> extra feature frame on bars' index, e.g. sentiment
             spec:dict|None=None, # what bars_fn / features_fn do, for the cache key
             force:bool=False, # rebuild even when the cache matches
            ) -> PreparedDataset:
-    "Load, featurise, label and split one pair; reuse `data_dir/<pair>` when inputs and configs are unchanged."
+    "Load, featurise, label and split one pair; reuse the cached dataset when inputs and configs are unchanged."
     pair = check_pair(pair)
+    _check_options(source, source_tz, on_bad_rows)
     data_cfg = DataConfig.from_dict({**(data_cfg or DataConfig()).to_dict(), "pair": pair})
     feat_cfg = feat_cfg or FeatureConfig()
-    bars, sources = load_bars(pair, source, input, data_cfg.timeframe, source_tz, on_bad_rows)
+    _, sources = resolve_sources(pair, source, input)            # hashes only: a cache hit reads no data
     key = cache_key(data_cfg.to_dict(), feat_cfg.to_dict(), source, sources, source_tz, on_bad_rows, spec or {})
-    out = Path(data_dir) / pair
+    out = dataset_dir(data_dir, pair, key)
     if not force and (out / "meta.json").is_file():
         try: meta = json.loads((out / "meta.json").read_text())
         except json.JSONDecodeError: meta = {}
         if meta.get("cache_key") == key:
             log.info("%s: reusing cached dataset in %s", pair, out)
+            atomic_write_text(out.parent / "LATEST", key)
             return PreparedDataset.load(out)
+    bars, sources = load_bars(pair, source, input, data_cfg.timeframe, source_tz, on_bad_rows)
     extra = None
     if bars_fn is not None: bars, extra = bars_fn(bars)
     if features_fn is not None:
@@ -94,7 +125,8 @@ def prepare(pair:str="eurusd", # currency pair
     ds = prepare_dataset(bars, data_cfg, feat_cfg, extra_features=extra, sources=sources)
     ds.meta.update(cache_key=key, source=source, spec=spec or {})
     ds.save(out)
-    (out / "summary.html").write_text(plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
+    atomic_write_text(out / "summary.html", plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
+    atomic_write_text(out.parent / "LATEST", key)
     log.info("%s: wrote %s", pair, out)
     return ds
 
@@ -146,7 +178,7 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
                     timeframe:str="1h", # bar timeframe: 1m, 5m, 15m, 1h, 4h, 1d ...
                     source:str="sample", # sample (offline EURUSD H1) | histdata | csv
                     input:str|None=None, # input files for histdata/csv (a path, glob or directory; {pair} is replaced)
-                    data_dir:str="data", # where prepared datasets are cached (one directory per pair)
+                    data_dir:str="data", # where prepared datasets are cached (data_dir/<pair>/<key>/, newest named in LATEST)
                     source_tz:str|None=None, # zone of the input's naive timestamps (histdata: EST = fixed UTC-5)
                     flat_threshold:float=5e-4, # |forward log return| <= this is 'flat'
                     balance_classes:bool=False, # take the flat band from train-split terciles instead
@@ -170,7 +202,9 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
     if feature_plugins: load_feature_plugins(feature_plugins)
     feat_cfg = FeatureConfig(plugins=tuple(p for p in plugins.split(",") if p))
     out = []
-    for pair in [p for p in pairs.split(",") if p]:
+    pair_list = [p.strip() for p in pairs.split(",") if p.strip()]
+    if not pair_list: raise DataError("--pairs: no pair given")
+    for pair in pair_list:
         cfg = DataConfig(pair=pair, timeframe=timeframe, t_in=t_in, t_out=t_out, task_type=task_type, flat_threshold=flat_threshold,
                          balance_classes=balance_classes, splits=_floats(splits, "splits"), purge=purge)
         bars_fn, features_fn, spec = None, None, {}
@@ -189,7 +223,7 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
             spec["sentiment"] = {**scfg.to_dict(), "gdelt_dir": str(gdelt_dir), "gdelt_files": gkg_dir_digest(gdelt_dir) if Path(gdelt_dir).is_dir() else None}
         ds = prepare(pair, cfg, feat_cfg, source, input.replace("{pair}", cfg.pair) if input else None, source_tz, data_dir,
                      on_bad_rows, bars_fn=bars_fn, features_fn=features_fn, spec=spec, force=force)
-        print(f"{ds}\n{ds.summary().to_string()}\n-> {Path(data_dir) / ds.pair}\n")
+        print(f"{ds}\n{ds.summary().to_string()}\n-> {dataset_dir(data_dir, ds.pair, ds.meta['cache_key'])}\n")
         out.append(ds)
     return out
 

@@ -5,6 +5,7 @@ import pandas as pd
 
 from sequence_fx.data import write_histdata
 from sequence_fx.features import random_bars
+from sequence_fx.prepare import load_prepared
 
 def test_help(cli):
     r = cli("sfx-prepare", "--help")
@@ -16,7 +17,10 @@ def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
                              (["--pairs", "gbpusd", "--data-dir", tmp_path], 1, "sample holds EURUSD only"),
                              (["--task-type", "ranking", "--data-dir", tmp_path], 1, "task_type must be one of"),
                              (["--source", "histdata", "--data-dir", tmp_path], 1, "needs --input"),
-                             (["--source-tz", "Mars/Base", "--source", "histdata", "--input", tmp_path / "x.csv", "--data-dir", tmp_path], 1, "no such file"),
+                             (["--source-tz", "Mars/Base", "--data-dir", tmp_path], 1, "unknown source time zone"),
+                             (["--on-bad-rows", "ignore", "--data-dir", tmp_path], 1, "on_bad_rows must be"),
+                             (["--pairs", ",", "--data-dir", tmp_path], 1, "no pair given"),
+                             (["--source", "histdata", "--input", tmp_path / "x.csv", "--data-dir", tmp_path], 1, "no such file"),
                              (["--t-in", "6000", "--data-dir", tmp_path], 1, "not enough bars")]:
         r = cli("sfx-prepare", *args)
         assert r.returncode == code, (args, r.stderr)
@@ -25,12 +29,16 @@ def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
 def test_default_run_offline_and_cache(cli, tmp_path):
     r = cli("sfx-prepare", "--data-dir", tmp_path)
     assert r.returncode == 0, r.stderr
-    meta = json.loads((tmp_path / "eurusd" / "meta.json").read_text())
+    ds = load_prepared(tmp_path, "eurusd")
+    meta = ds.meta
     assert meta["splits"]["train"]["samples"] > 3000 and meta["gap"] == 130
-    html = (tmp_path / "eurusd" / "summary.html").read_text()
+    html = (tmp_path / "eurusd" / meta["cache_key"][:12] / "summary.html").read_text()
     assert "plotly" in html and not re.search(r"""<(script|link)[^>]+(src|href)=["']?(https?:)?//""", html)  # JS inline, nothing fetched
     r2 = cli("sfx-prepare", "--data-dir", tmp_path)
     assert r2.returncode == 0 and "reusing cached dataset" in r2.stderr
+    r3 = cli("sfx-prepare", "--t-in", "48", "--data-dir", tmp_path)           # other options: a second dataset beside the first
+    assert r3.returncode == 0 and load_prepared(tmp_path, "eurusd").data_cfg.t_in == 48
+    assert load_prepared(tmp_path, "eurusd", meta["cache_key"]).data_cfg.t_in == 120
 
 def test_histdata_source_with_zone(cli, tmp_path):
     bars = random_bars(6000, seed=3, start="2021-03-01", freq="1min")
@@ -38,14 +46,14 @@ def test_histdata_source_with_zone(cli, tmp_path):
     r = cli("sfx-prepare", "--pairs", "gbpusd", "--source", "histdata", "--input", tmp_path / "DAT_ASCII_{pair}_M1_*.csv".replace("{pair}", "GBPUSD"),
             "--source-tz", "America/Chicago", "--timeframe", "5m", "--t-in", "24", "--t-out", "3", "--data-dir", tmp_path / "d")
     assert r.returncode == 0, r.stderr
-    frame = pd.read_parquet(tmp_path / "d" / "gbpusd" / "frame.parquet")
+    frame = load_prepared(tmp_path / "d", "gbpusd").frame
     assert frame.index[0] == pd.Timestamp("2021-03-01 00:00", tz="UTC") and len(frame) == 1200
 
 def test_intrinsic_time_flags(cli, tmp_path):
     r = cli("sfx-prepare", "--intrinsic-time", "--dc-threshold-up", "0.0005", "--dc-threshold-down", "0.0007",
             "--t-in", "30", "--t-out", "5", "--data-dir", tmp_path)
     assert r.returncode == 0, r.stderr
-    meta = json.loads((tmp_path / "eurusd" / "meta.json").read_text())
+    meta = load_prepared(tmp_path, "eurusd").meta
     assert "dc_return" in meta["feature_columns"] and meta["spec"]["intrinsic_time"]
     assert meta["n_rows"] < 2000  # DC bars, not the 5,000 clock bars
     r = cli("sfx-prepare", "--intrinsic-time", "--dc-threshold-up", "-1", "--data-dir", tmp_path)
@@ -57,7 +65,7 @@ def test_sentiment_flags_with_gdelt_tone_only(cli, tmp_path):
     r = cli("sfx-prepare", "--include-sentiment", "--gdelt-dir", tmp_path / "gkg", "--sentiment-model", "none",
             "--t-in", "48", "--t-out", "5", "--data-dir", tmp_path / "d")
     assert r.returncode == 0, r.stderr
-    meta = json.loads((tmp_path / "d" / "eurusd" / "meta.json").read_text())
+    meta = load_prepared(tmp_path / "d", "eurusd").meta
     assert "sent_pair_tone" in meta["feature_columns"] and not any("finbert" in c for c in meta["feature_columns"])
     r = cli("sfx-prepare", "--include-sentiment", "--gdelt-dir", tmp_path / "gkg", "--sentiment-model", tmp_path / "no-model",
             "--data-dir", tmp_path / "d2")

@@ -21,6 +21,9 @@ def test_workers_partition_samples(shards, workers, split):
     rows = []
     for x, y, r in DataLoader(stream, batch_size=64, num_workers=workers):
         assert x.shape[1:] == (32, ds.n_features)
+        for xi, yi, ri in zip(x.numpy(), y.numpy(), r.tolist()):   # each window is the in-memory window of its row
+            np.testing.assert_array_equal(xi, ds.X[ri - 31:ri + 1])
+            assert yi == ds.y[ri]
         rows += r.tolist()
     assert len(rows) == len(set(rows))                       # no sample twice
     assert sorted(rows) == list(ds.sample_index(split))      # none missed

@@ -12,6 +12,6 @@ sfx-train --pairs eurusd --t-in 64 --t-out 10 --epochs 10 --batch-size 64 --lear
 echo "[quickstart] 3/3 sfx-evaluate -> $OUT/reports/eurusd"
 sfx-evaluate --pairs eurusd --checkpoint-path "$OUT/runs/{pair}/best_model.pt" --spread-pips 1.0 --data-dir "$OUT/data" --report-dir "$OUT/reports"
 echo "[quickstart] done:"
-echo "  dataset   $OUT/data/eurusd (frame.parquet, meta.json, summary.html)"
+echo "  dataset   $OUT/data/eurusd/<key>/ (frame.parquet, meta.json, summary.html; LATEST names the key)"
 echo "  model     $OUT/runs/eurusd (best_model.pt, metrics.jsonl, training_curves.png)"
 echo "  report    $OUT/reports/eurusd/report.html (open it in a browser; it works offline), metrics.json"
