@@ -12,7 +12,7 @@ fi
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   echo "[env] installing torch (CPU build)"
   "$VENV/bin/pip" install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-  "$VENV/bin/python" -c "import torch" # fail loudly if that did not work
+  "$VENV/bin/python" -W ignore -c "import torch" # fail loudly if that did not work
 fi
 # the package, editable, with its dev tools; quiet when nothing changed
 stamp="$VENV/.sfx-installed"
