@@ -142,7 +142,8 @@ def cli_parser(func:Callable, prog:str|None=None) -> argparse.ArgumentParser:
     p = _OneLineParser(prog=prog, description=(func.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for name, d in docs.items():
         flag, default, anno, help_ = "--" + name.replace("_", "-"), d.default, d.anno, d.docment or ""
-        if default is inspect.Parameter.empty: default = None
+        required = default is inspect.Parameter.empty       # a parameter without a default is a required flag
+        if required: default = None
         if anno is bool or isinstance(default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
             continue
@@ -150,7 +151,7 @@ def cli_parser(func:Callable, prog:str|None=None) -> argparse.ArgumentParser:
         if typ is None and anno is not inspect.Parameter.empty:
             args = [a for a in getattr(anno, "__args__", ()) if a is not type(None)]
             typ = args[0] if len(args) == 1 and args[0] in (int, float, str) else None
-        p.add_argument(flag, type=typ or str, default=default, help=help_)
+        p.add_argument(flag, type=typ or str, default=default, required=required, help=help_)
     return p
 
 def run_cli(func:Callable, prog:str, argv=None):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sentiment.ipynb 3
 from __future__ import annotations
-import hashlib, html, http.client, io, json, logging, math, os, re, socket, threading, time, zipfile
+import hashlib, html, http.client, io, json, logging, math, os, re, socket, sys, threading, time, zipfile
 from datetime import datetime
 import urllib.error, urllib.parse, urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -21,14 +21,14 @@ from .data import DataError, PAIRS, atomic_write, atomic_write_bytes, bar_spacin
 
 # %% auto 0
 __all__ = ['log', 'GDELT_BASE_URL', 'BATCH', 'GKG_COLUMNS', 'TONE_FIELDS', 'CURRENCY_TERMS', 'FX_THEMES', 'DEFAULT_MODEL',
-           'ARTICLE_COLUMNS', 'gkg_line', 'batch_name', 'batch_stamp', 'write_gkg_zip', 'synthetic_gkg_records',
-           'write_synthetic_gkg', 'GkgFile', 'parse_masterfilelist', 'mirror_url', 'DownloadError', 'DownloadReport',
-           'merge_intervals', 'is_verified', 'fetch_with_retries', 'masterfilelist', 'download_gkg', 'gkg_files',
-           'ParseReport', 'page_title', 'iter_gkg_chunks', 'iter_gkg', 'read_gkg', 'CurrencyTerms', 'url_headline',
-           'select_text', 'RelevanceFilter', 'SentimentModelError', 'resolve_device', 'load_sentiment_model',
-           'text_key', 'ScoreCache', 'FinbertScorer', 'make_tiny_classifier', 'SentimentConfig', 'relevance_filter',
-           'gkg_articles', 'score_articles', 'sentiment_features', 'sentiment_features_for_bars', 'gkg_dir_digest',
-           'gdelt_download_cli']
+           'FEATURES_VERSION', 'ARTICLE_COLUMNS', 'gkg_line', 'batch_name', 'batch_stamp', 'write_gkg_zip',
+           'synthetic_gkg_records', 'write_synthetic_gkg', 'GkgFile', 'parse_masterfilelist', 'mirror_url',
+           'DownloadError', 'DownloadReport', 'merge_intervals', 'is_verified', 'fetch_with_retries', 'masterfilelist',
+           'download_gkg', 'gkg_files', 'ParseReport', 'page_title', 'iter_gkg_chunks', 'iter_gkg', 'read_gkg',
+           'CurrencyTerms', 'url_headline', 'select_text', 'RelevanceFilter', 'SentimentModelError', 'resolve_device',
+           'load_sentiment_model', 'text_key', 'ScoreCache', 'FinbertScorer', 'make_tiny_classifier', 'SentimentConfig',
+           'effective_stamp', 'relevance_filter', 'gkg_articles', 'score_articles', 'sentiment_features',
+           'sentiment_features_for_bars', 'gkg_dir_digest', 'gdelt_download_command', 'gdelt_download_cli']
 
 # %% ../nbs/02_sentiment.ipynb
 log = logging.getLogger(__name__)
@@ -195,6 +195,12 @@ def _utc(t) -> pd.Timestamp:
     t = pd.Timestamp(t)
     return t.tz_localize("UTC") if t.tz is None else t.tz_convert("UTC")
 
+def _close_index(times) -> pd.DatetimeIndex:
+    "UTC, nanosecond DatetimeIndex of some times (naive ones are taken as UTC)."
+    idx = pd.DatetimeIndex(times)
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    return idx.as_unit("ns")
+
 def mirror_url(url:str, mirror:str|None) -> str:
     "Replace everything before the file name in `url` by the `mirror` base URL (None: unchanged)."
     if not mirror: return url
@@ -359,8 +365,10 @@ def download_gkg(cache_dir, # folder the batches are written to (and read from b
     if rep.absent: log.warning("GDELT lists no GKG batch for %d intervals in range: %s", len(rep.absent),
                                _fmt_intervals(merge_intervals(rep.absent)))
     if rep.failed:
+        first = min(rep.failed)
+        url = next(mirror_url(f.url, mirror) for f in files if f.name == first)
         msg = (f"{len(rep.failed)} GKG batches failed after {retries + 1} attempts; missing intervals: "
-               f"{_fmt_intervals(rep.missing_intervals)}; first error: %s: %s" % next(iter(sorted(rep.failed.items()))))
+               f"{_fmt_intervals(rep.missing_intervals)}; first error: {url}: {rep.failed[first]}")
         if on_failure == "raise": raise DownloadError(msg)
         log.warning(msg)
     log.info("GKG download %s..%s: %s", start, end, rep)
@@ -665,17 +673,24 @@ def _missing_model_message(model:str, err:Exception) -> str:
             f"or use --sentiment-model none for GDELT tone only")
 
 def resolve_device(device:str="cpu") -> str:
-    "'auto' -> 'cuda' when available else 'cpu'; anything else is passed through."
-    if device == "auto":
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    "'auto' -> 'cuda' when available else 'cpu'; an unknown device, or CUDA/MPS where there is none, is an error, not a silent fallback."
+    import torch
+    if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DataError(f"device {device!r} is not a torch device (use cpu, cuda, cuda:N, mps or auto)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"device {device!r} requested but CUDA is not available (use --device cpu)")
+    if d.type == "mps" and not torch.backends.mps.is_available():
+        raise DataError(f"device {device!r} requested but MPS is not available (use --device cpu)")
+    return str(d)
 
 def load_sentiment_model(model:str=DEFAULT_MODEL, # a directory holding save_pretrained() output, or a hub name found in the local cache
                          device:str="cpu", # 'cpu', 'cuda', 'cuda:1', 'mps' or 'auto'
                         ):
     "A text-classification pipeline (all label scores) loaded from local files only, its label map, and a model fingerprint."
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+    device = resolve_device(device)   # a bad device fails before the weights are read
     src = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
     try:
         tok = AutoTokenizer.from_pretrained(src, local_files_only=True)
@@ -692,7 +707,7 @@ def load_sentiment_model(model:str=DEFAULT_MODEL, # a directory holding save_pre
         t = v.detach().cpu().contiguous()
         h.update(k.encode()); h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     h.update(json.dumps(sorted(tok.get_vocab().items())).encode())
-    pipe = pipeline("text-classification", model=mdl, tokenizer=tok, device=resolve_device(device), top_k=None)
+    pipe = pipeline("text-classification", model=mdl, tokenizer=tok, device=device, top_k=None)
     return pipe, labels, h.hexdigest()
 
 def text_key(text:str) -> str:
@@ -798,6 +813,8 @@ def make_tiny_classifier(directory, # where save_pretrained() writes the model a
     return d
 
 # %% ../nbs/02_sentiment.ipynb
+FEATURES_VERSION = 2 # bumped when the features change meaning (2: availability from the file stamp, sent_coverage); in to_dict, so in cache keys
+
 @dataclass
 class SentimentConfig:
     "Everything the sentiment features depend on."
@@ -821,10 +838,11 @@ class SentimentConfig:
     timeout: float = 60.0 # socket timeout per download attempt
     on_download_failure: str = "raise" # files that fail after all retries: 'raise' or 'warn'
 
-    def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self)))
+    def to_dict(self) -> dict: return json.loads(json.dumps(asdict(self))) | {"features_version": FEATURES_VERSION}
     @classmethod
     def from_dict(cls, d:dict) -> SentimentConfig:
         d = dict(d)
+        d.pop("features_version", None)   # describes the code that made the features, not a setting
         for k in ("half_lives", "fx_themes"):
             if k in d and d[k] is not None: d[k] = tuple(d[k])
         return cls(**d)
@@ -842,8 +860,16 @@ def _currency_terms(currencies:dict|None) -> dict|None:
         out[k] = CurrencyTerms(v.code, *(tuple(getattr(v, f)) for f in ("names", "central_banks", "officials", "countries")))
     return out
 
-ARTICLE_COLUMNS = ["date", "record_id", "source", "url", "title", "text", "text_source", *TONE_FIELDS,
+ARTICLE_COLUMNS = ["date", "batch", "record_id", "source", "url", "title", "text", "text_source", *TONE_FIELDS,
                    "base", "quote", "base_by", "quote_by"] # what gkg_articles returns
+
+def effective_stamp(articles:pd.DataFrame, # needs 'date'; 'batch' (the stamp of the file a record came from) if known
+                   ) -> pd.DatetimeIndex:
+    "The stamp an article's availability counts from: the later of its DATE and its batch's stamp (DATE alone without 'batch')."
+    d = _close_index(articles["date"])
+    if "batch" not in articles.columns: return d
+    b = _close_index(articles["batch"])
+    return pd.DatetimeIndex(np.maximum(d.asi8, b.asi8), dtype=d.dtype)
 
 def relevance_filter(pair:str, cfg:SentimentConfig|None=None) -> RelevanceFilter:
     "The RelevanceFilter a config describes."
@@ -859,23 +885,28 @@ def gkg_articles(paths:Sequence, # GKG batch files (see `gkg_files`)
     cfg = cfg or SentimentConfig()
     filt = relevance_filter(pair, cfg)
     keep_cols = ["record_id", "date", "source", "url", "title"]
-    acc = {c: [] for c in keep_cols + ["base_by", "quote_by"]}
+    acc = {c: [] for c in keep_cols + ["base_by", "quote_by", "batch"]}
     tones = []
     for p in tqdm(list(paths), desc="GKG parse", disable=not progress):
+        stamp = batch_stamp(Path(p).name)
+        if stamp is None:   # the file's stamp bounds when its records were public: without it they cannot be placed
+            raise DataError(f"{p}: not a GKG batch name (YYYYMMDDHHMMSS.gkg.csv.zip); its publication time is unknown")
         for cols, tone in iter_gkg_chunks(p, cfg.on_bad_lines, report):
             m = [filt.match(*r) for r in zip(*(cols[c] for c in ("title", "url", "themes", "locations", "persons", "organizations")))]
             keep = [i for i, x in enumerate(m) if x["base"] or x["quote"]]
             if not keep: continue
             for c in keep_cols: acc[c].extend(cols[c][i] for i in keep)
             acc["base_by"].extend(m[i]["base"] for i in keep); acc["quote_by"].extend(m[i]["quote"] for i in keep)
+            acc["batch"].extend([stamp.value] * len(keep))
             tones.append(tone[keep])
     art = _records_frame({c: acc[c] for c in keep_cols}, np.concatenate(tones) if tones else np.zeros((0, 7)))
+    art.insert(2, "batch", pd.to_datetime(np.asarray(acc["batch"], np.int64), unit="ns", utc=True))
     art["base_by"], art["quote_by"] = pd.Series(acc["base_by"], dtype=object), pd.Series(acc["quote_by"], dtype=object)
     art["base"], art["quote"] = art["base_by"].ne("").to_numpy(bool), art["quote_by"].ne("").to_numpy(bool)
     sel = [select_text(t, u) for t, u in zip(art["title"], art["url"])]
     art["text"] = pd.Series([x[0] for x in sel], dtype=object); art["text_source"] = pd.Series([x[1] for x in sel], dtype=object)
-    art = art.sort_values("date", kind="stable")
-    if cfg.dedupe_urls: art = art.drop_duplicates("url", keep="first")   # the earliest record: never a later one
+    art = art.assign(_pub=effective_stamp(art)).sort_values(["_pub", "batch"], kind="stable")
+    if cfg.dedupe_urls: art = art.drop_duplicates("url", keep="first")   # the first one public: never a later copy
     return art[ARTICLE_COLUMNS].reset_index(drop=True)
 
 def score_articles(articles:pd.DataFrame, scorer:FinbertScorer, progress:bool=True) -> pd.DataFrame:
@@ -898,17 +929,13 @@ def _decay_scan(b, d): # s[i] = s[i-1] * d[i] + b[i]
         out[i] = s
     return out
 
-def _close_index(bar_close) -> pd.DatetimeIndex:
-    idx = pd.DatetimeIndex(bar_close)
-    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-    return idx.as_unit("ns")
-
-def sentiment_features(articles:pd.DataFrame, # from gkg_articles (+ score_articles): date, base, quote, tone[, finbert]
+def sentiment_features(articles:pd.DataFrame, # from gkg_articles (+ score_articles): date, batch, base, quote, tone[, finbert]
                        bar_close, # close time of every bar (UTC), strictly increasing
                        cfg:SentimentConfig|None=None, # lag and half-lives
                        index=None, # index of the result (default: bar_close); e.g. the bars' open times
+                       batches=None, # stamps of the GKG batches that were read (present on disk); adds `sent_coverage`
                       ) -> pd.DataFrame:
-    "Per-bar sentiment features: per side count, mean tone, mean FinBERT and their EW versions, and base − quote."
+    "Per-bar sentiment features: per side count, mean tone, mean FinBERT and their EW versions, base − quote, and batch coverage."
     cfg = cfg or SentimentConfig()
     closes = _close_index(bar_close)
     n = len(closes)
@@ -921,14 +948,15 @@ def sentiment_features(articles:pd.DataFrame, # from gkg_articles (+ score_artic
     missing = {"date", "base", "quote", "tone"} - set(articles.columns)
     if missing: raise DataError(f"articles lack columns {sorted(missing)}")
     with_fb = "finbert" in articles.columns
-    avail = (_close_index(articles["date"]) + cfg.delay).asi8.astype(np.int64) if len(articles) else np.zeros(0, np.int64)
+    # usable once the batch it came from is published: a record dated before its file is not public before the file
+    avail = (effective_stamp(articles) + cfg.delay).asi8.astype(np.int64) if len(articles) else np.zeros(0, np.int64)
     bar = np.searchsorted(c, avail, side="left")            # first bar whose close is at or after availability
     usable = bar < n                                         # later than the last close: not usable by any bar
     if n:
         step = np.int64(bar_spacing(closes).value) if n > 1 else np.int64(np.iinfo(np.int64).max // 4)
         prev = np.concatenate([[c[0] - step], c[:-1]])     # window of bar i: (previous close, close]
         in_bar = usable & (avail > prev[np.minimum(bar, n - 1)])
-    else: in_bar = usable
+    else: in_bar, prev = usable, c
     half = [(str(h).replace(" ", ""), pd.Timedelta(h).value) for h in cfg.half_lives]
     gap = np.diff(c, prepend=c[:1]).astype(np.float64) if n else np.zeros(0)
     out = {}
@@ -956,7 +984,17 @@ def sentiment_features(articles:pd.DataFrame, # from gkg_articles (+ score_artic
                 out[f"sent_{side}_{name}_ew{label}"] = np.divide(num, den, out=np.zeros(n), where=den > 0)
     for k in [k for k in out if k.startswith("sent_base_")]:
         out["sent_pair_" + k[len("sent_base_"):]] = out[k] - out["sent_quote_" + k[len("sent_base_"):]]
+    if batches is not None: out["sent_coverage"] = _coverage(batches, prev, c, cfg.delay)
     return pd.DataFrame(out, index=index)
+
+def _coverage(batches, prev:np.ndarray, close:np.ndarray, delay:pd.Timedelta) -> np.ndarray:
+    "Per bar: share of the 15-minute batches that become available in (prev, close] that are in `batches` (1 when none is due)."
+    B, dl = np.int64(BATCH.value), np.int64(delay.value)
+    have = np.unique(-np.floor_divide(-_close_index(batches).asi8, B))    # grid slot; an off-grid stamp rounds up (later)
+    lo, hi = np.floor_divide(prev - dl, B), np.floor_divide(close - dl, B)   # slots k with lo < k <= hi are due in the bar
+    due = (hi - lo).astype(np.float64)
+    got = (np.searchsorted(have, hi, side="right") - np.searchsorted(have, lo, side="right")).astype(np.float64)
+    return np.divide(got, due, out=np.ones(len(close)), where=due > 0)
 
 # %% ../nbs/02_sentiment.ipynb
 def sentiment_features_for_bars(bars:pd.DataFrame, # bar frame (UTC index = bar open times for clock bars)
@@ -969,7 +1007,7 @@ def sentiment_features_for_bars(bars:pd.DataFrame, # bar frame (UTC index = bar 
                                 bar_close=None, # close time per bar; default index + bar spacing (pass it for event bars)
                                 progress:bool=True,
                                ) -> pd.DataFrame:
-    "Per-bar sentiment features for `bars` from GDELT GKG batches in `gdelt_dir`, indexed like `bars`, without look-ahead."
+    "Per-bar sentiment features for `bars` from GDELT GKG batches in `gdelt_dir`, indexed like `bars`, without look-ahead; `sent_coverage` marks missing batches."
     cfg = cfg or SentimentConfig()
     pair = check_pair(pair)
     if len(bars) < 2 and bar_close is None: raise DataError("need at least two bars (or explicit bar_close) to place bar closes")
@@ -994,14 +1032,14 @@ def sentiment_features_for_bars(bars:pd.DataFrame, # bar frame (UTC index = bar 
     have = {batch_stamp(p.name) for p in files}
     gaps = [s for s in pd.date_range(start, end, freq=BATCH) if s not in have]
     if gaps:
-        log.warning("%s: %d of %d 15-minute GKG batches are not present locally (%s); bars over them will show no news",
+        log.warning("%s: %d of %d 15-minute GKG batches are not present locally (%s); bars over them show no news and sent_coverage < 1",
                     gdelt_dir, len(gaps), len(gaps) + len(have), _fmt_intervals(merge_intervals(gaps)))
     report = ParseReport()
     arts = gkg_articles(files, pair, cfg, report, progress)
     log.info("sentiment %s: %s; %d relevant articles (%s)", pair, report, len(arts),
              arts["text_source"].value_counts().to_dict() if len(arts) else {})
     if scorer is not None: arts = score_articles(arts, scorer, progress)
-    return sentiment_features(arts, close, cfg, index=bars.index)
+    return sentiment_features(arts, close, cfg, index=bars.index, batches=sorted(have))
 
 # %% ../nbs/02_sentiment.ipynb
 def gkg_dir_digest(gdelt_dir, translation:bool=False) -> str:
@@ -1012,27 +1050,34 @@ def gkg_dir_digest(gdelt_dir, translation:bool=False) -> str:
     for p in gkg_files(d, translation=translation): h.update(f"{p.name} {p.stat().st_size}\n".encode())
     return h.hexdigest()
 
-def gdelt_download_cli(argv=None):
-    "Console script `sfx-gdelt-download`: fetch verified GKG batches for a time range into a folder."
-    import argparse, sys
-    p = argparse.ArgumentParser(prog="sfx-gdelt-download", description=gdelt_download_cli.__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--start", required=True, help="first batch, UTC (e.g. 2017-07-03 or '2017-07-03 09:00')")
-    p.add_argument("--end", required=True, help="last batch, UTC, inclusive")
-    p.add_argument("--gdelt-dir", default="data/gdelt", help="folder the batches go to")
-    p.add_argument("--gdelt-mirror", default=None, help="base URL replacing GDELT's")
-    p.add_argument("--workers", type=int, default=4, help="concurrent downloads")
-    p.add_argument("--retries", type=int, default=3, help="extra attempts per file")
-    p.add_argument("--translation", action="store_true", help="the translingual GKG instead of the English one")
-    p.add_argument("--allow-missing", action="store_true", help="exit 0 even if some batches failed (they are still reported)")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("SFX_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        try: start, end = _utc(a.start), _utc(a.end)
-        except ValueError as e: raise DataError(f"--start/--end: not a time: {e}") from None
-        rep = download_gkg(a.gdelt_dir, start, end, a.gdelt_mirror, a.workers, a.retries, translation=a.translation,
-                           on_failure="warn" if a.allow_missing else "raise")
-    except (DataError, ValueError, OSError) as e:
-        print(f"sfx-gdelt-download: error: {' '.join(str(e).split())}", file=sys.stderr); sys.exit(1)
+def gdelt_download_command(start:str, # first batch, UTC (e.g. 2017-07-03 or '2017-07-03 09:00')
+                           end:str, # last batch, UTC, inclusive
+                           gdelt_dir:str="data/gdelt", # folder the batches go to
+                           gdelt_mirror:str|None=None, # base URL replacing GDELT's, for the list and the files
+                           workers:int=4, # concurrent downloads
+                           retries:int=3, # extra attempts per file
+                           timeout:float=60.0, # socket timeout per attempt (seconds)
+                           translation:bool=False, # the translingual GKG instead of the English one
+                           allow_missing:bool=False, # succeed even if some batches failed (they are still reported)
+                           progress:bool=True, # progress bar (shown only when stderr is a terminal)
+                          ) -> DownloadReport:
+    "Fetch the verified GKG batches for [start, end] into `gdelt_dir` and print what was done."
+    if start is None or end is None: raise DataError("--start and --end are required")
+    try: t0, t1 = _utc(start), _utc(end)
+    except ValueError as e: raise DataError(f"--start/--end: not a time: {e}") from None
+    if workers < 1: raise DataError(f"--workers must be at least 1, not {workers}")
+    if retries < 0: raise DataError(f"--retries must be 0 or more, not {retries}")
+    rep = download_gkg(gdelt_dir, t0, t1, gdelt_mirror, workers, retries, timeout=timeout, translation=translation,
+                       on_failure="warn" if allow_missing else "raise", progress=progress and sys.stderr.isatty())
     print(rep)
     return rep
+
+def gdelt_download_cli(argv=None):
+    "Console script `sfx-gdelt-download`: usage errors exit 2, failures exit 1, each with one line on stderr."
+    from sequence_fx.prepare import cli_parser, run_cli   # prepare imports nothing from sentiment at module level: no cycle
+    p = cli_parser(gdelt_download_command, "sfx-gdelt-download")
+    for a in p._actions:
+        if a.dest in ("start", "end"): a.required = True   # no default: a missing flag is a usage error
+    p.parse_args(argv)                                    # usage errors (--workers abc, no --start) exit 2 here
+    run_cli(gdelt_download_command, "sfx-gdelt-download", argv)
+

@@ -197,8 +197,9 @@ def test_404_and_500_are_retried_then_reported(served):
     assert rep.missing_intervals == [(stamps[1], stamps[3])]  # consecutive failures merge into one interval
     assert "2017-07-03 09:15..2017-07-03 09:45" in str(rep)
     srv.actions[b], srv.actions[c] = ["404"] * 10, []
-    with pytest.raises(DownloadError, match=r"missing intervals: 2017-07-03 09:15\.\.2017-07-03 09:30"):
+    with pytest.raises(DownloadError, match=r"missing intervals: 2017-07-03 09:15\.\.2017-07-03 09:30") as err:
         dl(cache, stamps, srv, retries=1, on_failure="raise")
+    assert f"first error: {srv.url}/{b}: HTTP 404" in str(err.value)   # names the URL, not just the file
 
 
 def test_mirror_replaces_base_url_and_absent_intervals_are_reported(tmp_path):
@@ -246,3 +247,16 @@ def test_features_end_to_end_with_download(served, tmp_path):
     f = sentiment_features_for_bars(bars, "eurusd", cache, cfg, mirror=srv.url, download=True, progress=False)
     assert list(f.index) == list(bars.index) and "sent_pair_tone" in f and "sent_pair_finbert" not in f
     assert f["sent_base_count"].sum() + f["sent_quote_count"].sum() > 0
+
+
+def test_failed_and_absent_batches_show_as_coverage_not_calm(served):
+    from sequence_fx.sentiment import SentimentConfig, sentiment_features_for_bars
+    srv, stamps, cache = served                               # GDELT lists batches 09:00..09:45 only
+    srv.actions[batch_name(stamps[1])] = ["404"] * 10         # 09:15 fails for good
+    bars = pd.DataFrame({c: 1.0 for c in ["open", "high", "low", "close"]} | {"volume": 0.0},
+                        index=pd.DatetimeIndex([T0 + pd.Timedelta(minutes=30 * i) for i in range(3)], name="time"))
+    cfg = SentimentConfig(model="none", half_lives=("1h",), warmup="0min", retries=0, backoff=0.01, on_download_failure="warn")
+    f = sentiment_features_for_bars(bars, "eurusd", cache, cfg, mirror=srv.url, download=True, progress=False)
+    # bar closing 09:30 is owed 09:00 and 09:15 (failed); 10:00 is owed 09:30, 09:45; 10:30 is owed 10:00, 10:15 (never listed)
+    assert f["sent_coverage"].tolist() == [0.5, 1.0, 0.0]
+    assert f.loc[bars.index[2], ["sent_base_count", "sent_quote_count"]].tolist() == [0, 0]   # no news, and coverage says why

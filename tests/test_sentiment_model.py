@@ -16,8 +16,8 @@ from sequence_fx.sentiment import make_tiny_classifier
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_py(code, tmp_path, *args, timeout=180, dead_proxies=True):
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf-home")}
+def run_py(code, tmp_path, *args, timeout=180, dead_proxies=True, **env_extra):
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf-home"), **env_extra}
     if dead_proxies:   # anything that tries the network goes to a closed local port
         env.update({k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")})
         env.update(NO_PROXY="", no_proxy="")
@@ -59,23 +59,52 @@ def test_missing_weights_fail_fast_with_instructions(tmp_path):
     assert time.time() - t < 60                                # no network waits
 
 
+CLI = "import sys; from sequence_fx.sentiment import gdelt_download_cli; sys.exit(gdelt_download_cli())"   # as the console script runs it
+
+
+def not_log_lines(stderr):
+    "stderr lines that are not log records (the CLI logs as '<LEVEL> <logger>: ...')."
+    return [l for l in stderr.strip().splitlines() if not l.startswith(("DEBUG ", "INFO ", "WARNING "))]
+
+
 def test_download_cli_one_line_errors_and_success(tmp_path):
     from test_sentiment_download import Server, make_batches   # the same local server
     srv = Server(tmp_path / "srv")
     try:
         stamps = make_batches(tmp_path / "srv", 3, srv.url + "/gdeltv2")
-        cli = "from sequence_fx.sentiment import gdelt_download_cli; gdelt_download_cli()"
-        ok = run_py(cli, tmp_path, "--start", str(stamps[0]), "--end", str(stamps[-1]), "--gdelt-dir", str(tmp_path / "g"),
+        ok = run_py(CLI, tmp_path, "--start", str(stamps[0]), "--end", str(stamps[-1]), "--gdelt-dir", str(tmp_path / "g"),
                     "--gdelt-mirror", srv.url, dead_proxies=False)
         assert ok.returncode == 0, ok.stderr[-2000:]
         assert "3 downloaded" in ok.stdout and len(list((tmp_path / "g").glob("*.gkg.csv.zip"))) == 3
-        bad = run_py(cli, tmp_path, "--start", "not-a-date", "--end", "2017-07-03", "--gdelt-dir", str(tmp_path / "g"))
-        assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("sfx-gdelt-download: error: --start/--end")
+        assert not_log_lines(ok.stderr) == []                   # no progress bar when stderr is not a terminal
+        bad = run_py(CLI, tmp_path, "--start", "not-a-date", "--end", "2017-07-03", "--gdelt-dir", str(tmp_path / "g"))
+        assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [bad.stderr.strip()]
+        assert bad.stderr.startswith("sfx-gdelt-download: error: --start/--end: not a time")
         srv.actions["20170703090000.gkg.csv.zip"] = ["404"] * 10
         (tmp_path / "g" / "20170703090000.gkg.csv.zip").unlink()
-        fail = run_py(cli, tmp_path, "--start", str(stamps[0]), "--end", str(stamps[-1]), "--gdelt-dir", str(tmp_path / "g"),
-                      "--gdelt-mirror", srv.url, "--retries", "0", dead_proxies=False)
-        last = fail.stderr.strip().splitlines()[-1]
-        assert fail.returncode == 1 and last.startswith("sfx-gdelt-download: error:") and "2017-07-03 09:00..2017-07-03 09:15" in last
+        args = ("--start", str(stamps[0]), "--end", str(stamps[-1]), "--gdelt-dir", str(tmp_path / "g"),
+                "--gdelt-mirror", srv.url, "--retries", "0")
+        fail = run_py(CLI, tmp_path, *args, dead_proxies=False)
+        assert fail.returncode == 1, fail.stderr[-2000:]
+        [line] = not_log_lines(fail.stderr)                     # exactly one error line among the INFO log records
+        assert line.startswith("sfx-gdelt-download: error:") and "missing intervals: 2017-07-03 09:00..2017-07-03 09:15" in line
+        assert f"{srv.url}/20170703090000.gkg.csv.zip: HTTP 404" in line   # names the URL that failed
+        quiet = run_py(CLI, tmp_path, *args, dead_proxies=False, SFX_LOG_LEVEL="WARNING")
+        assert quiet.returncode == 1 and quiet.stderr.strip().splitlines() == [line]   # nothing else at all
+        allowed = run_py(CLI, tmp_path, *args, "--allow-missing", dead_proxies=False)
+        assert allowed.returncode == 0 and "1 failed (missing: 2017-07-03 09:00..2017-07-03 09:15)" in allowed.stdout
     finally:
         srv.close()
+
+
+def test_download_cli_usage_errors_exit_2_with_one_line(tmp_path):
+    for args, want in [(["--start", "2017-07-03", "--end", "2017-07-03", "--workers", "abc"], "--workers: invalid int value: 'abc'"),
+                       (["--end", "2017-07-03"], "the following arguments are required: --start"),
+                       (["--start", "2017-07-03", "--end", "2017-07-03", "--no-such-flag"], "unrecognized arguments: --no-such-flag")]:
+        r = run_py(CLI, tmp_path, *args, "--gdelt-dir", str(tmp_path / "g"))
+        assert r.returncode == 2, (args, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sfx-gdelt-download: error:") and want in lines[0], (args, r.stderr)
+        assert not (tmp_path / "g").exists()                    # nothing was started
+    h = run_py(CLI, tmp_path, "--help")
+    assert h.returncode == 0 and "--gdelt-mirror" in h.stdout and "concurrent downloads" in h.stdout
