@@ -15,7 +15,8 @@ import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
 from .data import DataError, atomic_write_text, check_pair
-from .dataset import PreparedDataset, DataConfig, Scaler, classify, train_input_rows, SPLITS
+from .dataset import PreparedDataset, DataConfig, Scaler, classify, train_input_rows, sample_candidates, SPLITS
+from .prepare import prepare, load_prepared
 from .backtest import (ExecutionConfig, BacktestResult, positions_from_proba, backtest_vectorized,
                                   backtest_backtesting_py, compare_engines, block_bootstrap_indices, bootstrap_ci,
                                   plot_equity, save_backtesting_plot, _check_proba)
@@ -25,8 +26,8 @@ __all__ = ['log', 'CLASS_LABELS', 'METRICS', 'EvaluationError', 'check_predictio
            'information_coefficient', 'calibration_curve', 'prediction_metrics', 'baseline_predictions', 'Evaluation',
            'split_bars', 'evaluate', 'sharpe_vs_spread', 'plot_sharpe_vs_spread', 'walk_forward_folds', 'fold_dataset',
            'trainer_fit_predict', 'logistic_fit_predict', 'walk_forward', 'plot_confusion', 'plot_calibration',
-           'plot_metric_ci', 'report_html', 'external_urls', 'write_report', 'check_model_matches', 'evaluate_command',
-           'evaluate_cli']
+           'plot_metric_ci', 'report_html', 'external_urls', 'write_report', 'check_model_matches', 'prepare_hint',
+           'dataset_for_checkpoint', 'evaluate_command', 'evaluate_cli']
 
 # %% ../nbs/06_eval_ensemble.ipynb
 log = logging.getLogger(__name__)
@@ -366,18 +367,21 @@ def fold_dataset(prepared:PreparedDataset, fold:dict) -> PreparedDataset:
     frame = f.copy()
     frame["split"] = split
     dc = prepared.data_cfg
+    # the two train-only fits of `prepare_dataset`, redone on this fold's training rows with the same helpers
+    lo, hi = (prepared.meta or {}).get("label_thresholds", (-dc.flat_threshold, dc.flat_threshold))
     if dc.task_type == "classification" and dc.balance_classes: # the flat band came from the full train split: refit it
         fwd = frame["fwd_return"].to_numpy(float)
         lo, hi = (float(q) for q in np.quantile(fwd[split == 0], [1 / 3, 2 / 3]))
         frame["target"] = classify(fwd, dc.task_type, lo, hi)
-    F = frame[prepared.feature_columns].to_numpy(float)
-    scaler = Scaler.fit(F[train_input_rows(split, dc.t_in)], prepared.feature_columns)
-    meta = {**prepared.meta, "scaler": scaler.to_dict(), "fold": {k: list(v) for k, v in fold.items()}}
+    rows = train_input_rows(split, dc.t_in)
+    scaler = Scaler.fit(frame[prepared.feature_columns].to_numpy(float)[rows], prepared.feature_columns)
+    meta = {**prepared.meta, "scaler": scaler.to_dict(), "label_thresholds": [lo, hi], "scaler_rows": int(rows.sum()),
+            "fold": {k: list(v) for k, v in fold.items()}}
+    meta.pop("cache_key", None)                   # a fold is not the cached dataset: it has its own split and scaler
     return PreparedDataset(frame, prepared.feature_columns, scaler, dc, prepared.feat_cfg, meta)
 
 def _sample_candidates(prepared:PreparedDataset) -> np.ndarray:
     "Rows that can end a sample: a full window of finite features and a finite label."
-    from sequence_fx.dataset import sample_candidates
     F = prepared.frame[prepared.feature_columns].to_numpy(float)
     return sample_candidates(np.isfinite(F).all(1), np.isfinite(prepared.frame["fwd_return"].to_numpy(float)), prepared.data_cfg.t_in)
 
@@ -587,6 +591,50 @@ def _checkpoint_for(path:str, pair:str, n_pairs:int) -> Path:
         raise EvaluationError("several pairs need a checkpoint path containing {pair} or a run directory with <pair>/best_model.pt")
     return p
 
+def prepare_hint(pair:str, # the pair
+                 data_cfg:DataConfig, # the checkpoint's data configuration
+                 feat_cfg=None, # its FeatureConfig (plug-ins are named)
+                 spec:dict|None=None, # its DC / sentiment blocks, as recorded by sfx-prepare
+                 data_dir="data") -> str:
+    "The sfx-prepare command line that rebuilds a checkpoint's dataset (same windows, task, DC and sentiment blocks)."
+    dflt, spec = DataConfig(pair=pair), spec or {}
+    a = ["sfx-prepare", "--pairs", pair, "--t-in", data_cfg.t_in, "--t-out", data_cfg.t_out, "--task-type", data_cfg.task_type]
+    if data_cfg.timeframe != dflt.timeframe: a += ["--timeframe", data_cfg.timeframe]
+    if data_cfg.flat_threshold != dflt.flat_threshold: a += ["--flat-threshold", f"{data_cfg.flat_threshold:g}"]
+    if data_cfg.balance_classes: a += ["--balance-classes"]
+    if tuple(data_cfg.splits) != tuple(dflt.splits): a += ["--splits", ",".join(f"{s:g}" for s in data_cfg.splits)]
+    if data_cfg.purge is not None: a += ["--purge", data_cfg.purge]
+    if feat_cfg is not None and getattr(feat_cfg, "plugins", ()): a += ["--feature-plugins", "DIR", "--plugins", ",".join(feat_cfg.plugins)]
+    it = spec.get("intrinsic_time")
+    if it:
+        a += ["--intrinsic-time", "--dc-threshold-up", f"{it['dc_threshold_up']:g}"]
+        if it.get("dc_threshold_down") not in (None, it["dc_threshold_up"]): a += ["--dc-threshold-down", f"{it['dc_threshold_down']:g}"]
+    se = spec.get("sentiment")
+    if se:
+        a += ["--include-sentiment", "--gdelt-dir", se.get("gdelt_dir", "data/gdelt"), "--sentiment-model", se.get("model", "ProsusAI/finbert")]
+    return " ".join(str(x) for x in [*a, "--data-dir", data_dir])
+
+def dataset_for_checkpoint(predictor, # a sequence_fx.training.SignalPredictor (its meta holds cache_key and spec)
+                           data_dir="data", # the prepared-dataset cache
+                           where:str="checkpoint", # names the checkpoint in messages
+                           **prepare_kw, # source / input for re-preparing a clock-bar dataset
+                          ) -> tuple[PreparedDataset, str]:
+    "(dataset, 'cache' or 're-prepared'): the dataset the checkpoint was trained on, found by its content key if still cached."
+    pair, key, spec = predictor.pair, predictor.meta.get("cache_key"), predictor.meta.get("spec") or {}
+    if key:
+        try: return load_prepared(data_dir, pair, key), "cache"
+        except DataError as e: log.info("%s: training dataset %s not in the cache (%s)", where, key[:12], e)
+    if spec:   # DC bars or sentiment columns: rebuilding needs options (thresholds, news files) that only sfx-prepare takes
+        blocks = " and ".join(k.replace("_", "-") for k in spec)
+        raise EvaluationError(f"{where} was trained on a {blocks} dataset ({(key or '?')[:12]}) that is not in {Path(data_dir) / pair}; "
+                              f"re-run {prepare_hint(pair, predictor.data_cfg, predictor.feat_cfg, spec, data_dir)} "
+                              f"(with the --source/--input used for training), then evaluate again")
+    ds = prepare(pair, predictor.data_cfg, predictor.feat_cfg, data_dir=data_dir, **prepare_kw)
+    if key and ds.meta.get("cache_key") != key:
+        log.warning("%s: re-prepared dataset %s differs from the training dataset %s (other input data?); evaluating on it",
+                    where, ds.meta.get("cache_key", "?")[:12], key[:12])
+    return ds, "re-prepared"
+
 def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eurusd
                      checkpoint_path:str="runs/{pair}/best_model.pt", # best_model.pt, a run dir, or a path with {pair}
                      spread_pips:float=1.0, # bid-ask spread in pips
@@ -607,7 +655,6 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      device:str="cpu", # device for inference and walk-forward training
                     ) -> list:
     "Evaluate trained checkpoints against baselines, backtest them net of costs and write the reports."
-    from sequence_fx.prepare import prepare
     from sequence_fx.training import load_signal_model, predict_proba, TrainingConfig
     pair_list = [check_pair(p) for p in str(pairs).split(",") if p.strip()]
     if not pair_list: raise EvaluationError("--pairs: no pair given")
@@ -619,13 +666,15 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
         ck = _checkpoint_for(checkpoint_path, pair, len(pair_list))
         model = load_signal_model(ck, device)
         if model.pair != pair: raise EvaluationError(f"checkpoint {ck} was trained on {model.pair}, not on --pairs {pair}")
-        prep_kw = dict(source=source, data_dir=data_dir, **({"input": input} if input else {}))
-        prepared = prepare(pair, model.data_cfg, model.feat_cfg, **prep_kw)
+        prep_kw = dict(source=source, **({"input": input} if input else {}))
+        prepared, origin = dataset_for_checkpoint(model, data_dir, f"checkpoint {ck}", **prep_kw)
         check_model_matches(model, prepared, f"checkpoint {ck}")
         rows, proba = predict_proba(model, prepared, split, device=device)
         ev = evaluate(prepared, proba, split, name="model", exec_cfg=ExecutionConfig(pair=pair, **exec_base), threshold=threshold,
                       sizing=sizing, audit=True, n_boot=n_boot, seed=seed,
-                      meta={"checkpoint": str(ck), "model_cfg": model.model.cfg.to_dict(), "feat_cfg": prepared.feat_cfg.to_dict()})
+                      meta={"checkpoint": str(ck), "model_cfg": model.model.cfg.to_dict(), "feat_cfg": prepared.feat_cfg.to_dict(),
+                            "dataset": {"cache_key": prepared.meta.get("cache_key"), "origin": origin,
+                                        "checkpoint_cache_key": model.meta.get("cache_key"), "spec": prepared.meta.get("spec") or {}}})
         if walk_forward:
             tc = TrainingConfig(epochs=wf_epochs, device=device, seed=seed, progress=True, max_steps_per_epoch=wf_max_steps)
             fp = trainer_fit_predict(replace(model.model.cfg), tc)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03a_training.ipynb 3
 from __future__ import annotations
-import copy, json, logging, math, os, random, shutil, time
+import copy, json, logging, math, os, pickle, random, re, shutil, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
@@ -20,15 +20,15 @@ from tqdm.auto import tqdm
 
 from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair
 from .features import FeatureConfig, make_features
-from .dataset import DataConfig, PreparedDataset, Scaler
+from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates
 from .encoder import ModelConfig, SignalModel
 
 # %% auto 0
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything', 'resolve_device',
            'warmup_cosine', 'ShardSampler', 'BatchWindows', 'class_weights', 'save_state', 'save_checkpoint_dir',
-           'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch',
-           'TrainResult', 'train', 'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history',
-           'SignalPredictor', 'load_signal_model', 'predict_proba', 'train_command', 'train_cli']
+           'CheckpointError', 'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state',
+           'run_epoch', 'TrainResult', 'train', 'FeatureMismatchError', 'check_feature_columns', 'read_history',
+           'plot_history', 'SignalPredictor', 'load_signal_model', 'predict_proba', 'train_command', 'train_cli']
 
 # %% ../nbs/03a_training.ipynb
 log = logging.getLogger(__name__)
@@ -157,13 +157,33 @@ def save_checkpoint_dir(state:dict, directory):
     "Write `state` as `directory/training_state.pt`; the directory appears only once complete."
     with atomic_dir(directory) as tmp: save_state(state, Path(tmp) / "training_state.pt")
 
+class CheckpointError(ValueError):
+    "A checkpoint file that cannot be read: truncated, corrupt, or holding objects that `weights_only=True` refuses."
+
+# what torch's weights-only unpickler says when the pickle is well-formed but names code it will not run
+_UNSAFE = re.compile(r"(Unsupported global: GLOBAL \S+|unsupported GLOBAL \S+ whose module \S+ is blocked|"
+                     r"Can only create new object for nn.Parameter[^\n]*|\S+ must be \S+ to load[^\n]*)")
+
 def load_state(path) -> dict:
     "Load a checkpoint file safely (`weights_only=True`: tensors and plain containers only)."
     path = Path(path)
     if path.is_dir(): path = path / "training_state.pt"
     if not path.exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
     try: return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"checkpoint {path} cannot be loaded safely (weights_only=True): {e}") from e
+    except pickle.UnpicklingError as e:
+        m = _UNSAFE.search(str(e))
+        if m: raise CheckpointError(f"checkpoint {path} cannot be loaded safely (weights_only=True): it holds objects that need "
+                                    f"arbitrary code to rebuild ({m.group(1).rstrip('.')}); only load files you trust") from e
+        why = e
+    except OSError as e: raise OSError(f"checkpoint {path} cannot be read: {e}") from e
+    except Exception as e: why = e
+    raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({path.stat().st_size} bytes): {_torch_reason(why)}") from why
+
+def _torch_reason(e:Exception) -> str:
+    "The informative part of a torch.load error (its weights-only messages wrap the cause in advice paragraphs)."
+    parts = [p.strip() for p in str(e).split("\n\n") if p.strip()]
+    why = parts[-2] if isinstance(e, pickle.UnpicklingError) and len(parts) >= 3 else (parts[0].splitlines()[0] if parts else repr(e))
+    return f"{type(e).__name__}: {why}"
 
 class CheckpointWriter:
     "Saves snapshots in one background thread; `close()` waits and re-raises any failure."
@@ -202,7 +222,9 @@ def _prune_checkpoints(run_dir, keep:int):
     if keep <= 0: return
     cks = sorted((int(p.name.rsplit("_", 1)[1]), p) for p in Path(run_dir).glob("checkpoint_epoch_*")
                  if not p.name.startswith(".") and p.name.rsplit("_", 1)[1].isdigit())
-    for _, p in cks[:-keep]: shutil.rmtree(p, ignore_errors=True)
+    for _, p in cks[:-keep]:
+        try: shutil.rmtree(p)
+        except OSError as e: log.warning("could not delete old checkpoint %s: %s", p, e)
 
 # %% ../nbs/03a_training.ipynb
 def rng_state(loader_gen:torch.Generator|None=None) -> dict:
@@ -303,7 +325,9 @@ def _predict_meta(prepared:PreparedDataset, model_cfg:ModelConfig) -> dict:
     "Everything besides the weights that inference needs — all plain dicts/lists."
     return {"model_cfg": model_cfg.to_dict(), "data_cfg": _plain(prepared.data_cfg), "feat_cfg": _plain(prepared.feat_cfg),
             "feature_columns": list(prepared.feature_columns), "scaler": _plain(prepared.scaler.to_dict()),
-            "pair": prepared.data_cfg.pair}
+            "pair": prepared.data_cfg.pair,
+            # which prepared dataset this is (sfx-prepare's content key) and how its DC / sentiment columns were made
+            "cache_key": (prepared.meta or {}).get("cache_key"), "spec": _plain((prepared.meta or {}).get("spec") or {})}
 
 def _plain(obj):
     "Dataclass/ndarray/tuple -> dicts, lists and scalars (JSON- and weights_only-safe)."
@@ -432,10 +456,23 @@ def check_feature_columns(expected:list, got:list, where:str="checkpoint"):
                                f"{what or 'same columns in a different order'} (expected order: {expected})")
 
 def _check_compatible(ck:dict, meta:dict, path):
+    "Refuse to resume from a checkpoint made with other features, architecture, data configuration, dataset or scaler."
     check_feature_columns(ck["feature_columns"], meta["feature_columns"], where=f"checkpoint {path}")
-    if ck["model_cfg"] != meta["model_cfg"]:
-        diff = {k: (ck["model_cfg"].get(k), v) for k, v in meta["model_cfg"].items() if ck["model_cfg"].get(k) != v}
-        raise ValueError(f"checkpoint {path} has a different ModelConfig (checkpoint, now): {diff}")
+    for name, key in [("ModelConfig", "model_cfg"), ("DataConfig", "data_cfg")]:
+        a, b = ck.get(key) or {}, meta[key]
+        if a != b:
+            diff = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+            raise ValueError(f"checkpoint {path} has a different {name} (checkpoint, now): {diff}")
+    a, b = ck.get("cache_key"), meta.get("cache_key")
+    if a and b and a != b:
+        raise ValueError(f"checkpoint {path} was trained on prepared dataset {a[:12]} but this is dataset {b[:12]} "
+                         f"(other input data or preparation settings); resume with the dataset it was trained on")
+    sa, sb = ck.get("scaler") or {}, meta["scaler"]
+    same = all(len(sa.get(k, [])) == len(sb[k]) and np.allclose(sa[k], sb[k], rtol=1e-9, atol=0) for k in ("mean", "std"))
+    if not same:
+        worst = float(np.max(np.abs(np.subtract(sa["mean"], sb["mean"])) / np.asarray(sb["std"]))) if len(sa.get("mean", [])) == len(sb["mean"]) else float("nan")
+        raise ValueError(f"checkpoint {path} was trained with other scaler statistics (means differ by up to {worst:.3g} "
+                         f"standard deviations), so the features would be scaled differently; resume with the dataset it was trained on")
 
 # %% ../nbs/03a_training.ipynb
 def read_history(run_dir) -> pd.DataFrame:
@@ -469,7 +506,7 @@ class SignalPredictor:
     feature_columns: list # in the order the model saw them
     scaler: Scaler # fitted on the training split
     pair: str
-    meta: dict # epoch, val_loss and the raw checkpoint dicts
+    meta: dict # epoch, val_loss, cache_key (the training dataset's key, or None) and spec (its DC/sentiment blocks)
 
     @property
     def output_columns(self) -> list: return CLASS_NAMES.get(self.model.cfg.n_classes, ["pred_return"])
@@ -507,10 +544,8 @@ class SignalPredictor:
         "Per-bar class probabilities (p_down, p_flat, p_up / p_down, p_up) or 'pred_return'; NaN without a full valid window."
         X = self.scaler.transform(self.features(bars, extra_features))
         t_in = self.data_cfg.t_in
-        ok = np.isfinite(X).all(1)
-        # a window is valid when all t_in rows ending at t are finite: a running count of finite rows
-        run = np.convolve(ok.astype(np.int64), np.ones(t_in, np.int64))[:len(ok)]
-        ends = np.flatnonzero(run == t_in)
+        # a window is valid when all t_in rows ending at t are finite (the same O(n) rule that picks training samples)
+        ends = np.flatnonzero(sample_candidates(np.isfinite(X).all(1), np.ones(len(X), bool), t_in))
         res = pd.DataFrame(np.nan, index=bars.index, columns=self.output_columns)
         if len(ends): res.iloc[ends] = self.predict_windows(X, ends, batch_size).reshape(len(ends), -1)
         return res
@@ -534,7 +569,8 @@ def load_signal_model(path, # best_model.pt (or a run directory containing it)
     model.load_state_dict(st["model"])
     model.to(resolve_device(device)).eval()
     return SignalPredictor(model, _data_cfg_from(st["data_cfg"]), FeatureConfig.from_dict(st["feat_cfg"]), list(st["feature_columns"]),
-                           Scaler.from_dict(st["scaler"]), st["pair"], {k: st[k] for k in ("epoch", "val_loss")})
+                           Scaler.from_dict(st["scaler"]), st["pair"],
+                           {"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {}})
 
 # %% ../nbs/03a_training.ipynb
 @torch.no_grad()
@@ -545,19 +581,22 @@ def predict_proba(model_or_path, # a SignalPredictor, a best_model.pt path / run
     "(sample_index, outputs): the split's window-end row positions and probabilities [n, C] (or returns [n] for regression)."
     if isinstance(model_or_path, (str, Path)): model_or_path = load_signal_model(model_or_path, device)
     if isinstance(model_or_path, SignalPredictor):
-        check_feature_columns(model_or_path.feature_columns, prepared.feature_columns, where="the model")
-        if model_or_path.data_cfg.t_in != prepared.data_cfg.t_in:
-            raise ValueError(f"the model was trained with t_in={model_or_path.data_cfg.t_in}, the dataset has t_in={prepared.data_cfg.t_in}")
-        model = model_or_path.model
-    else:
-        model = model_or_path
-        if model.cfg.n_features != len(prepared.feature_columns):
-            raise FeatureMismatchError(f"the model expects {model.cfg.n_features} features, the dataset has {len(prepared.feature_columns)}")
+        pred = model_or_path
+        check_feature_columns(pred.feature_columns, prepared.feature_columns, where="the model")
+        if pred.data_cfg.t_in != prepared.data_cfg.t_in:
+            raise ValueError(f"the model was trained with t_in={pred.data_cfg.t_in}, the dataset has t_in={prepared.data_cfg.t_in}")
+        # the checkpoint's own scaler: another split of the same bars has another scaler, and the model never saw that one
+        X = pred.scaler.transform(prepared.frame[pred.feature_columns])
+    else:                                     # a bare SignalModel carries no scaler: the dataset's is assumed to be its own
+        if model_or_path.cfg.n_features != len(prepared.feature_columns):
+            raise FeatureMismatchError(f"the model expects {model_or_path.cfg.n_features} features, the dataset has {len(prepared.feature_columns)}")
+        pred = SignalPredictor(model_or_path, prepared.data_cfg, prepared.feat_cfg, list(prepared.feature_columns), prepared.scaler,
+                               prepared.data_cfg.pair, {})
+        X = prepared.X
     idx = prepared.sample_index(split)
-    was_training = model.training; model.eval()
-    p = SignalPredictor(model, prepared.data_cfg, prepared.feat_cfg, list(prepared.feature_columns), prepared.scaler, prepared.data_cfg.pair, {})
-    out = p.predict_windows(prepared.X, idx, batch_size)
-    model.train(was_training)
+    was_training = pred.model.training; pred.model.eval()
+    try: out = pred.predict_windows(X, idx, batch_size)
+    finally: pred.model.train(was_training)
     return idx, out
 
 # %% ../nbs/03a_training.ipynb
@@ -611,7 +650,8 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
             rd = Path(run_dir) / pair
             res = train(prepared, mc, tc, rd, resume_from=resume_from_checkpoint)
             if ctx.main:
-                plot_history(res.history, f"{pair.upper()} {task_type}").savefig(rd / "training_curves.png", dpi=100)
+                with atomic_write(rd / "training_curves.png", "wb") as f:     # temp file in rd, then os.replace
+                    plot_history(res.history, f"{pair.upper()} {task_type}").savefig(f, format="png", dpi=100)
                 print(f"{pair}: best epoch {res.best_epoch}, val loss {res.best_val_loss:.5f} -> {res.best_path}")
             out.append(res)
     finally:

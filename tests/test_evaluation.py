@@ -5,11 +5,15 @@ from pathlib import Path
 
 import pytest
 
+import numpy as np
+
 from sequence_fx.data import load_sample
 from sequence_fx.dataset import DataConfig, prepare_dataset
 from sequence_fx.encoder import ModelConfig
+from sequence_fx.prepare import prepare, prepare_command
 from sequence_fx.training import TrainingConfig, train
-from sequence_fx.evaluation import external_urls
+from sequence_fx.backtest import ExecutionConfig
+from sequence_fx.evaluation import external_urls, evaluate
 
 BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("SFX_CHROMIUM", "/usr/bin/chromium") # a headless Chromium/Chrome binary
@@ -21,14 +25,19 @@ def sfx_evaluate(*args, timeout=900):
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "SFX_LOG_LEVEL": "WARNING"})
 
+TINY = ModelConfig(cnn_channels=(8,), cnn_kernels=(3,), lstm_hidden=8, attn_dim=16, attn_heads=2, embed_dim=16, head_hidden=16)
+QUICK = TrainingConfig(epochs=1, max_steps_per_epoch=4, progress=False, patience=0)
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     "A tiny SignalModel really trained (a few steps) on the EURUSD sample with the sample's default features."
     d = tmp_path_factory.mktemp("run")
     prep = prepare_dataset(load_sample(), DataConfig(pair="eurusd", t_in=32, t_out=10))
-    mc = ModelConfig(cnn_channels=(8,), cnn_kernels=(3,), lstm_hidden=8, attn_dim=16, attn_heads=2, embed_dim=16, head_hidden=16)
-    res = train(prep, mc, TrainingConfig(epochs=1, max_steps_per_epoch=4, progress=False, patience=0), d / "eurusd")
+    res = train(prep, TINY, QUICK, d / "eurusd")
     return res.best_path
+
+def metrics_json(report_dir) -> dict:
+    return json.loads((Path(report_dir) / "eurusd" / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
 
 def test_help():
     r = sfx_evaluate("--help")
@@ -65,7 +74,12 @@ def test_evaluate_end_to_end(tmp_path, checkpoint):
     assert m["execution"]["spread_pips"] == 1.5 and m["execution"]["commission"] == 1e-5
     assert max(m["engine_agreement"].values()) <= 1e-6           # backtesting.py replay agrees with the vectorised engine
     net, gross = m["backtest"]["net"], m["backtest"]["gross"]
-    assert net["n_trades"] == 0 or net["final_equity"] < gross["final_equity"]   # costs are charged
+    # the same positions with and without costs: the whole difference is the cost paid (forced trades: see below)
+    assert gross["n_trades"] == net["n_trades"] and gross["cost_paid"] == 0
+    assert gross["final_equity"] - net["final_equity"] == pytest.approx(net["cost_paid"], rel=1e-9, abs=1e-9)
+    assert (net["cost_paid"] > 0) == (net["n_trades"] > 0)
+    # the checkpoint was trained on an in-memory dataset (no cache key): its dataset was re-prepared from its configs
+    assert m["meta"]["dataset"]["origin"] == "re-prepared" and m["meta"]["dataset"]["checkpoint_cache_key"] is None
     assert len(m["walk_forward"]["folds"]) == 2 and "balanced_accuracy" in m["walk_forward"]["pooled"]
     sp = m["sharpe_vs_spread"]
     assert [x["spread_pips"] for x in sp][:2] == [0.0, 0.25]
@@ -78,6 +92,51 @@ def test_evaluate_end_to_end(tmp_path, checkpoint):
         assert not re.search(r"""(src|href|action|poster|data)\s*=\s*["']?\s*(https?:)?//""", markup, re.I), name
         assert not re.search(r"url\(\s*['\"]?\s*(https?:)?//", html, re.I), name
     assert "cdn.plot.ly" not in (d / "report.html").read_text().split("<script", 1)[0]
+
+def test_costs_charged_on_forced_trades():
+    "A signal that flips long/short every 5 bars trades for sure; net = gross - cost paid, to the cent."
+    prep = prepare_dataset(load_sample(), DataConfig(pair="eurusd", t_in=32, t_out=10))
+    n = len(prep.sample_index("test"))
+    up = (np.arange(n) // 5) % 2 == 0
+    proba = np.where(up[:, None], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1])
+    ev = evaluate(prep, proba, "test", exec_cfg=ExecutionConfig(pair="eurusd", spread_pips=1.5, commission=1e-5), baselines=False, n_boot=0)
+    net, gross = ev.backtest.stats, ev.gross.stats
+    assert net["n_trades"] >= n // 5 - 1 > 0 and net["n_trades"] == gross["n_trades"]
+    assert gross["cost_paid"] == 0 and net["cost_paid"] > 0
+    assert gross["final_equity"] - net["final_equity"] == pytest.approx(net["cost_paid"], rel=1e-9)
+    assert net["final_equity"] < gross["final_equity"]
+
+def test_evaluates_on_the_dataset_it_was_trained_on(tmp_path):
+    "A model trained on a CSV dataset is evaluated on that dataset (found by its key), not on a re-prepared default source."
+    csv, data = tmp_path / "eurusd.csv", tmp_path / "data"
+    load_sample().iloc[1000:].to_csv(csv)                            # 4,000 bars: not the 5,000-bar default sample
+    ds = prepare("eurusd", DataConfig(t_in=32, t_out=10), source="csv", input=csv, data_dir=data)
+    ck = train(ds, TINY, QUICK, tmp_path / "run").best_path
+    prepare("eurusd", DataConfig(t_in=32, t_out=10), data_dir=data)  # the sample, same configs, prepared later: now LATEST
+    csv.unlink()                                                      # and the training input is gone
+    r = sfx_evaluate("--checkpoint-path", ck, "--n-boot", "50", "--report-dir", tmp_path / "rep", "--data-dir", data)
+    assert r.returncode == 0, r.stderr
+    m, test_rows = metrics_json(tmp_path / "rep"), ds.sample_index("test")
+    assert m["meta"]["dataset"]["origin"] == "cache" and m["meta"]["dataset"]["cache_key"] == ds.meta["cache_key"]
+    assert m["n_rows"] == len(test_rows) and m["first_time"] == str(ds.frame.index[test_rows[0]])
+
+def test_dc_checkpoint_needs_its_dataset(tmp_path):
+    "A directional-change model is evaluated on its DC dataset; once that is deleted, the error names the sfx-prepare flags."
+    data = tmp_path / "data"
+    ds = prepare_command(pairs="eurusd", t_in=32, t_out=10, intrinsic_time=True, dc_threshold_up=0.0005, data_dir=str(data))[0]
+    ck = train(ds, TINY, QUICK, tmp_path / "run").best_path
+    args = ["--checkpoint-path", ck, "--n-boot", "50", "--report-dir", tmp_path / "rep", "--data-dir", data]
+    r = sfx_evaluate(*args)
+    assert r.returncode == 0, r.stderr
+    m = metrics_json(tmp_path / "rep")
+    assert m["meta"]["dataset"]["origin"] == "cache" and m["meta"]["dataset"]["cache_key"] == ds.meta["cache_key"]
+    assert m["n_rows"] == len(ds.sample_index("test"))
+    shutil.rmtree(data / "eurusd")
+    r = sfx_evaluate(*args)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("sfx-evaluate: error:"), r.stderr
+    assert "sfx-prepare --pairs eurusd --t-in 32 --t-out 10 --task-type classification --intrinsic-time --dc-threshold-up 0.0005" in lines[0], lines[0]
+    assert "intrinsic-time dataset" in lines[0] and str(data) in lines[0], lines[0]
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed at /usr/bin/chromium")
 def test_report_opens_in_headless_chromium(tmp_path, checkpoint):

@@ -1,13 +1,17 @@
 """Process-boundary tests of sequence_fx.training: the sfx-train CLI, resume after SIGKILL mid-epoch,
 DDP with 2 CPU processes (gloo), crash-safe checkpoint writes and weights_only loading."""
-import json, os, signal, socket, subprocess, sys, textwrap, time
+import json, logging, os, signal, socket, subprocess, sys, textwrap, time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from sequence_fx.training import load_state, latest_checkpoint, load_signal_model, FeatureMismatchError, predict_proba
+from sequence_fx.training import (load_state, latest_checkpoint, load_signal_model, FeatureMismatchError, predict_proba, CheckpointError,
+                                  save_checkpoint_dir, _prune_checkpoints)
+from sequence_fx.prepare import prepare
+from sequence_fx.dataset import DataConfig
+from sequence_fx.features import FeatureConfig
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -70,16 +74,29 @@ def test_cli_trains_and_predicts(tmp_path, data_dir):
     # everything loads with weights_only=True (torch.load directly, not only through our helper)
     for p in (rd / "best_model.pt", rd / "checkpoint_epoch_2" / "training_state.pt"):
         torch.load(p, weights_only=True)
+    assert (rd / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # inference from raw bars == the training path on the same rows
-    from sequence_fx.prepare import prepare
-    from sequence_fx.dataset import DataConfig
     prepared = prepare("eurusd", DataConfig(t_in=24, t_out=5), data_dir=data_dir)
     m = load_signal_model(rd / "best_model.pt")
+    # the checkpoint names the dataset it was trained on (sfx-prepare's content key) and its DC/sentiment blocks (none)
+    assert m.meta["cache_key"] == prepared.meta["cache_key"] and len(m.meta["cache_key"]) == 64 and m.meta["spec"] == {}
     proba = m.predict(prepared.frame[["open", "high", "low", "close", "volume"]])
     idx, p = predict_proba(rd / "best_model.pt", prepared, "val")
     np.testing.assert_allclose(proba.iloc[idx].to_numpy(), p, atol=1e-5)
+    # a dataset split differently has another scaler: predict_proba still scales with the checkpoint's, so it equals
+    # predict() on the raw bars row for row, and differs from what the dataset's own scaler would give
+    resplit = prepare("eurusd", DataConfig(t_in=24, t_out=5, splits=(0.5, 0.25, 0.25)), data_dir=tmp_path / "resplit")
+    assert not np.allclose(resplit.scaler.mean, prepared.scaler.mean)
+    idx2, p2 = predict_proba(m, resplit, "test")
+    np.testing.assert_allclose(proba.iloc[idx2].to_numpy(), p2, rtol=0, atol=1e-6)
+    own = m.predict_windows(resplit.X, idx2)
+    assert np.abs(own - p2).max() > 1e-3
+    # resuming on differently prepared data is refused, in one line
+    r = sfx_train([*FAST, "--epochs", "3", "--t-out", "6", "--run-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "d6"),
+                   "--resume-from-checkpoint", str(rd / "checkpoint_epoch_2")], tmp_path)
+    assert r.returncode != 0 and "different DataConfig" in r.stderr and "'t_out': (5, 6)" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     # a dataset with another feature set is refused with a clear message
-    from sequence_fx.features import FeatureConfig
     other = prepare("eurusd", DataConfig(t_in=24, t_out=5), FeatureConfig(rsi_window=0), data_dir=tmp_path / "other")
     with pytest.raises(FeatureMismatchError, match=r"missing \['rsi_14'\]"):
         predict_proba(rd / "best_model.pt", other, "val")
@@ -193,8 +210,40 @@ def test_weights_only_refuses_pickled_objects(tmp_path):
     class Payload:
         def __reduce__(self): return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
     torch.save({"format": "sequence_fx.signal_model/1", "x": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(ValueError, match="weights_only"):
+    with pytest.raises(CheckpointError, match=r"evil.pt cannot be loaded safely \(weights_only=True\).*GLOBAL (posix|nt|os)\.system"):
         load_state(tmp_path / "evil.pt")
     with pytest.raises(ValueError, match="weights_only"):
         load_signal_model(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_load_state_reports_damaged_files(tmp_path):
+    "Only a refused unpickling is 'unsafe'; a missing, truncated or corrupt file names its path and the real cause."
+    save_checkpoint_dir({"model": {"w": torch.ones(1000)}, "epoch": 1}, tmp_path / "checkpoint_epoch_1")
+    good = (tmp_path / "checkpoint_epoch_1" / "training_state.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    (tmp_path / "junk.pt").write_bytes(b"this is not a checkpoint")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for name, cause in [("cut.pt", "failed finding central directory"), ("junk.pt", "Error: "), ("empty.pt", "EOFError")]:
+        with pytest.raises(CheckpointError) as e:
+            load_state(tmp_path / name)
+        msg = str(e.value)
+        assert str(tmp_path / name) in msg and "truncated or corrupt" in msg and cause in msg, msg
+        assert "weights_only" not in msg, msg
+    with pytest.raises(FileNotFoundError, match="gone.pt does not exist"):
+        load_state(tmp_path / "gone.pt")
+    with pytest.raises(FileNotFoundError, match="gone.pt does not exist"):
+        load_signal_model(tmp_path / "gone.pt")
+    assert load_state(tmp_path / "checkpoint_epoch_1")["epoch"] == 1
+
+
+def test_prune_failure_is_logged(tmp_path, caplog):
+    "An old checkpoint that cannot be deleted is reported with its path, not silently kept."
+    for n in (2, 3):
+        save_checkpoint_dir({"epoch": n}, tmp_path / f"checkpoint_epoch_{n}")
+    (tmp_path / "checkpoint_epoch_1").write_text("a file where a directory should be")     # rmtree fails on it
+    with caplog.at_level(logging.WARNING, logger="sequence_fx.training"):
+        _prune_checkpoints(tmp_path, keep=1)
+    assert not (tmp_path / "checkpoint_epoch_2").exists() and (tmp_path / "checkpoint_epoch_3").exists()
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(tmp_path / "checkpoint_epoch_1") in w and "could not delete" in w for w in warned), warned
