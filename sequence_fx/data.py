@@ -4,12 +4,12 @@
 
 # %% ../nbs/00_data.ipynb 3
 from __future__ import annotations
-import hashlib, io, logging, os, re, shutil, tempfile, zipfile, glob as _glob
+import argparse, hashlib, inspect, io, logging, os, re, shutil, sys, tempfile, zipfile, glob as _glob
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'DataError', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc',
            'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
-           'load_sample', 'parse_timeframe', 'resample_bars', 'plot_candles']
+           'load_sample', 'parse_timeframe', 'resample_bars', 'cli_parser', 'run_cli', 'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -443,6 +443,43 @@ def resample_bars(bars:pd.DataFrame, timeframe:str="1h", offset:str|None=None) -
     out = out[g["close"].count() > 0]
     out.index.name = "time"
     return out.astype(float)
+
+# %% ../nbs/00_data.ipynb
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+def cli_parser(func:Callable, prog:str|None=None) -> argparse.ArgumentParser:
+    "An argparse parser from `func`'s parameters: flags use dashes, help text comes from the docments."
+    from fastcore.docments import docments
+    docs = docments(func, full=True, returns=False, eval_str=True)
+    p = _OneLineParser(prog=prog, description=(func.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for name, d in docs.items():
+        flag, default, anno, help_ = "--" + name.replace("_", "-"), d.default, d.anno, d.docment or ""
+        required = default is inspect.Parameter.empty       # a parameter without a default is a required flag
+        if required: default = None
+        if anno is bool or isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
+            continue
+        typ = anno if anno in (int, float, str) else None
+        if typ is None and anno is not inspect.Parameter.empty:
+            args = [a for a in getattr(anno, "__args__", ()) if a is not type(None)]
+            typ = args[0] if len(args) == 1 and args[0] in (int, float, str) else None
+        p.add_argument(flag, type=typ or str, default=default, required=required, help=help_)
+    return p
+
+def run_cli(func:Callable, prog:str, argv=None):
+    "Parse `argv` for `func`, run it; on failure print one line '<prog>: error: ...' and exit non-zero."
+    logging.basicConfig(level=os.environ.get("SFX_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = cli_parser(func, prog).parse_args(argv)
+    try: return func(**vars(args))
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr); sys.exit(130)
+    except Exception as e:
+        if os.environ.get("SFX_DEBUG"): raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"{prog}: error: {msg}" if isinstance(e, (DataError,)) else f"{prog}: error: {type(e).__name__}: {msg}", file=sys.stderr)
+        sys.exit(1)
 
 # %% ../nbs/00_data.ipynb
 def plot_candles(bars:pd.DataFrame, title:str="", n:int|None=300):

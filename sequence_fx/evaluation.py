@@ -691,5 +691,5 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
 
 def evaluate_cli(argv=None):
     "Console script `sfx-evaluate`."
-    from sequence_fx.prepare import run_cli
+    from sequence_fx.data import run_cli
     run_cli(evaluate_command, "sfx-evaluate", argv)

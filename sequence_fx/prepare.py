@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_prepare.ipynb 3
 from __future__ import annotations
-import argparse, hashlib, inspect, json, logging, os, sys
+import hashlib, json, logging
 from pathlib import Path
 from typing import Callable
 
@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from .data import (DataError, atomic_write_text, check_pair, load_sample, parse_timeframe, read_histdata, resolve_tz,
-                              read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES)
+                              read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES,
+                              cli_parser, run_cli)
 from .features import FeatureConfig, load_feature_plugins
 from .dataset import DataConfig, PreparedDataset, prepare_dataset, plot_split_timeline
 
 # %% auto 0
 __all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'resolve_sources', 'load_bars', 'cache_key', 'dataset_dir', 'load_prepared',
-           'prepare', 'cli_parser', 'run_cli', 'prepare_command', 'prepare_cli']
+           'prepare', 'prepare_command', 'prepare_cli']
 
 # %% ../nbs/02a_prepare.ipynb
 log = logging.getLogger(__name__)
@@ -129,43 +130,6 @@ def prepare(pair:str="eurusd", # currency pair
     atomic_write_text(out.parent / "LATEST", key)
     log.info("%s: wrote %s", pair, out)
     return ds
-
-# %% ../nbs/02a_prepare.ipynb
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-def cli_parser(func:Callable, prog:str|None=None) -> argparse.ArgumentParser:
-    "An argparse parser from `func`'s parameters: flags use dashes, help text comes from the docments."
-    from fastcore.docments import docments
-    docs = docments(func, full=True, returns=False, eval_str=True)
-    p = _OneLineParser(prog=prog, description=(func.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for name, d in docs.items():
-        flag, default, anno, help_ = "--" + name.replace("_", "-"), d.default, d.anno, d.docment or ""
-        required = default is inspect.Parameter.empty       # a parameter without a default is a required flag
-        if required: default = None
-        if anno is bool or isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
-            continue
-        typ = anno if anno in (int, float, str) else None
-        if typ is None and anno is not inspect.Parameter.empty:
-            args = [a for a in getattr(anno, "__args__", ()) if a is not type(None)]
-            typ = args[0] if len(args) == 1 and args[0] in (int, float, str) else None
-        p.add_argument(flag, type=typ or str, default=default, required=required, help=help_)
-    return p
-
-def run_cli(func:Callable, prog:str, argv=None):
-    "Parse `argv` for `func`, run it; on failure print one line '<prog>: error: ...' and exit non-zero."
-    logging.basicConfig(level=os.environ.get("SFX_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = cli_parser(func, prog).parse_args(argv)
-    try: return func(**vars(args))
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr); sys.exit(130)
-    except Exception as e:
-        if os.environ.get("SFX_DEBUG"): raise
-        msg = " ".join(str(e).split()) or type(e).__name__
-        print(f"{prog}: error: {msg}" if isinstance(e, (DataError,)) else f"{prog}: error: {type(e).__name__}: {msg}", file=sys.stderr)
-        sys.exit(1)
 
 # %% ../nbs/02a_prepare.ipynb
 def _floats(s:str, name:str) -> tuple:

@@ -1074,10 +1074,6 @@ def gdelt_download_command(start:str, # first batch, UTC (e.g. 2017-07-03 or '20
 
 def gdelt_download_cli(argv=None):
     "Console script `sfx-gdelt-download`: usage errors exit 2, failures exit 1, each with one line on stderr."
-    from sequence_fx.prepare import cli_parser, run_cli   # prepare imports nothing from sentiment at module level: no cycle
-    p = cli_parser(gdelt_download_command, "sfx-gdelt-download")
-    for a in p._actions:
-        if a.dest in ("start", "end"): a.required = True   # no default: a missing flag is a usage error
-    p.parse_args(argv)                                    # usage errors (--workers abc, no --start) exit 2 here
+    from sequence_fx.data import run_cli   # --start/--end have no default, so cli_parser makes them required flags
     run_cli(gdelt_download_command, "sfx-gdelt-download", argv)
 

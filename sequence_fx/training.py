@@ -660,5 +660,5 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
 
 def train_cli(argv=None):
     "Console script `sfx-train`."
-    from sequence_fx.prepare import run_cli
+    from sequence_fx.data import run_cli
     run_cli(train_command, "sfx-train", argv)
