@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 # %% auto 0
 __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'DataError', 'atomic_write', 'atomic_write_bytes',
@@ -334,7 +335,8 @@ def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURU
                  ):
     "Load HistData.com ASCII M1 files into a UTC bar frame."
     frames = []
-    for p in _expand(paths):
+    files = _expand(paths)
+    for p in tqdm(files, desc="histdata", unit="file", disable=len(files) < 2, leave=False):
         for name, data in _read_member_bytes(p): frames.append(_parse_histdata(name, data))
     raw = pd.concat(frames, ignore_index=True)
     t = pd.DatetimeIndex(raw["time"])

@@ -52,6 +52,8 @@ def load_bars(pair:str="eurusd", # currency pair
               timeframe:str="1h", # bar timeframe to resample to
               source_tz:str|None=None, # zone of naive timestamps in the files (histdata default 'EST' = fixed UTC-5; csv default 'UTC')
               on_bad_rows:str="raise", # 'raise' or 'drop'
+              columns:dict|None=None, # csv: our column name -> the file's, e.g. {'open': 'Bid Open'}
+              time_format:str|None=None, # csv: strptime format of the time column
              ) -> tuple[pd.DataFrame, list]:
     "Bars for `pair` from `source`, resampled to `timeframe`, and the provenance of every input."
     _check_options(source, source_tz, on_bad_rows)
@@ -59,7 +61,7 @@ def load_bars(pair:str="eurusd", # currency pair
     files, sources = resolve_sources(pair, source, input)
     if source == "sample": bars = load_sample(files[0])
     elif source == "histdata": bars = read_histdata(files, source_tz=source_tz or HISTDATA_TZ, on_bad_rows=on_bad_rows)
-    else: bars = read_ohlcv(files[0], source_tz=source_tz or "UTC", on_bad_rows=on_bad_rows)
+    else: bars = read_ohlcv(files[0], columns=columns, time_format=time_format, source_tz=source_tz or "UTC", on_bad_rows=on_bad_rows)
     native = bar_spacing(bars.index)
     if step < native: raise DataError(f"the {source} data has {native} bars; cannot make finer {timeframe} bars")
     if step > native: bars = resample_bars(bars, timeframe)
@@ -101,6 +103,8 @@ def prepare(pair:str="eurusd", # currency pair
             features_fn:Callable|None=None, # bars -> extra feature frame on bars' index, e.g. sentiment
             spec:dict|None=None, # what bars_fn / features_fn do, for the cache key
             force:bool=False, # rebuild even when the cache matches
+            columns:dict|None=None, # csv: our column name -> the file's
+            time_format:str|None=None, # csv: strptime format of the time column
            ) -> PreparedDataset:
     "Load, featurise, label and split one pair; reuse the cached dataset when inputs and configs are unchanged."
     pair = check_pair(pair)
@@ -108,7 +112,8 @@ def prepare(pair:str="eurusd", # currency pair
     data_cfg = DataConfig.from_dict({**(data_cfg or DataConfig()).to_dict(), "pair": pair})
     feat_cfg = feat_cfg or FeatureConfig()
     _, sources = resolve_sources(pair, source, input)            # hashes only: a cache hit reads no data
-    key = cache_key(data_cfg.to_dict(), feat_cfg.to_dict(), source, sources, source_tz, on_bad_rows, spec or {})
+    key = cache_key(data_cfg.to_dict(), feat_cfg.to_dict(), source, sources, source_tz, on_bad_rows, spec or {},
+                    *([columns, time_format] if columns or time_format else []))
     out = dataset_dir(data_dir, pair, key)
     if not force and (out / "meta.json").is_file():
         try: meta = json.loads((out / "meta.json").read_text())
@@ -117,7 +122,7 @@ def prepare(pair:str="eurusd", # currency pair
             log.info("%s: reusing cached dataset in %s", pair, out)
             atomic_write_text(out.parent / "LATEST", key)
             return PreparedDataset.load(out)
-    bars, sources = load_bars(pair, source, input, data_cfg.timeframe, source_tz, on_bad_rows)
+    bars, sources = load_bars(pair, source, input, data_cfg.timeframe, source_tz, on_bad_rows, columns, time_format)
     extra = None
     if bars_fn is not None: bars, extra = bars_fn(bars)
     if features_fn is not None:
@@ -136,6 +141,16 @@ def _floats(s:str, name:str) -> tuple:
     try: return tuple(float(x) for x in str(s).split(","))
     except ValueError: raise DataError(f"--{name}: expected comma-separated numbers, got {s!r}") from None
 
+def _mapping(s:str) -> dict:
+    "'time=Date,open=Bid Open' -> {'time': 'Date', 'open': 'Bid Open'}."
+    out = {}
+    for part in s.split(","):
+        k, eq, v = part.partition("=")
+        if not eq or k.strip() not in ("time", "open", "high", "low", "close", "volume"):
+            raise DataError(f"--columns: expected ours=theirs pairs with ours in time/open/high/low/close/volume, got {part!r}")
+        out[k.strip()] = v.strip()
+    return out
+
 def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eurusd
                     t_in:int=120, # bars in each input window
                     t_out:int=10, # bars the label looks ahead
@@ -152,6 +167,8 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
                     feature_plugins:str|None=None, # directory of plug-in feature .py files (never loaded implicitly)
                     plugins:str="", # comma-separated names of plug-in features to use
                     on_bad_rows:str="raise", # raise | drop
+                    columns:str|None=None, # csv column mapping, e.g. 'time=Date,open=Bid Open,close=Bid Close'
+                    time_format:str|None=None, # csv: strptime format of the time column, e.g. '%d.%m.%Y %H:%M'
                     intrinsic_time:bool=False, # build the dataset on directional-change bars (t_in, t_out then count DC bars)
                     dc_threshold_up:float=0.0005, # DC upturn threshold theta (relative price move)
                     dc_threshold_down:float|None=None, # DC downturn threshold (default: the upturn one)
@@ -166,6 +183,7 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
     "Prepare datasets (features, forward labels, purged chronological splits, train-only scaler) for each pair."
     if feature_plugins: load_feature_plugins(feature_plugins)
     feat_cfg = FeatureConfig(plugins=tuple(p for p in plugins.split(",") if p))
+    mapping = _mapping(columns) if columns else None
     out = []
     pair_list = [p.strip() for p in pairs.split(",") if p.strip()]
     if not pair_list: raise DataError("--pairs: no pair given")
@@ -187,7 +205,7 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
                 b, pair, gdelt_dir, scfg, mirror=gdelt_mirror, download=gdelt_download, bar_close=b.index + step)
             spec["sentiment"] = {**scfg.to_dict(), "gdelt_dir": str(gdelt_dir), "gdelt_files": gkg_dir_digest(gdelt_dir) if Path(gdelt_dir).is_dir() else None}
         ds = prepare(pair, cfg, feat_cfg, source, input.replace("{pair}", cfg.pair) if input else None, source_tz, data_dir,
-                     on_bad_rows, bars_fn=bars_fn, features_fn=features_fn, spec=spec, force=force)
+                     on_bad_rows, bars_fn=bars_fn, features_fn=features_fn, spec=spec, force=force, columns=mapping, time_format=time_format)
         print(f"{ds}\n{ds.summary().to_string()}\n-> {dataset_dir(data_dir, ds.pair, ds.meta['cache_key'])}\n")
         out.append(ds)
     return out

@@ -70,3 +70,16 @@ def test_sentiment_flags_with_gdelt_tone_only(cli, tmp_path):
     r = cli("sfx-prepare", "--include-sentiment", "--gdelt-dir", tmp_path / "gkg", "--sentiment-model", tmp_path / "no-model",
             "--data-dir", tmp_path / "d2")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+def test_csv_source_with_mapping_and_time_format(cli, tmp_path):
+    bars = random_bars(3000, seed=5, start="2022-06-01", freq="15min")
+    pd.DataFrame({"Date": bars.index.tz_convert("Europe/Berlin").strftime("%d.%m.%Y %H:%M"), "Bid Open": bars["open"], "Bid High": bars["high"],
+                  "Bid Low": bars["low"], "Bid Close": bars["close"]}).to_csv(tmp_path / "quotes.csv", index=False)
+    r = cli("sfx-prepare", "--source", "csv", "--input", tmp_path / "quotes.csv", "--timeframe", "1h", "--source-tz", "UTC+02:00",
+            "--columns", "time=Date,open=Bid Open,high=Bid High,low=Bid Low,close=Bid Close", "--time-format", "%d.%m.%Y %H:%M",
+            "--t-in", "24", "--t-out", "4", "--data-dir", tmp_path / "d")
+    assert r.returncode == 0, r.stderr
+    ds = load_prepared(tmp_path / "d", "eurusd")
+    assert ds.frame.index[0] == pd.Timestamp("2022-06-01 00:00", tz="UTC") and len(ds.frame) == 750   # 15-minute bars -> hours, in UTC
+    r = cli("sfx-prepare", "--source", "csv", "--input", tmp_path / "quotes.csv", "--columns", "opn=Bid Open", "--data-dir", tmp_path / "d")
+    assert r.returncode == 1 and "--columns" in r.stderr and len(r.stderr.strip().splitlines()) == 1
