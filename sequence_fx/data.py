@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'DataError', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc',
            'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
-           'load_sample', 'parse_timeframe', 'resample_bars', 'cli_parser', 'run_cli', 'plot_candles']
+           'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'cli_parser', 'run_cli', 'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -445,6 +445,20 @@ def resample_bars(bars:pd.DataFrame, timeframe:str="1h", offset:str|None=None) -
     out = out[g["close"].count() > 0]
     out.index.name = "time"
     return out.astype(float)
+
+# %% ../nbs/00_data.ipynb
+def resolve_device(device:str="auto") -> str:
+    "'auto' -> 'cuda' when available else 'cpu'; an unknown device, or CUDA/MPS where there is none, is an error."
+    import torch # only the modules that run models pay for importing torch
+    if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DataError(f"device {device!r} is not a torch device (use cpu, cuda, cuda:N, mps or auto)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"device {device!r} requested but CUDA is not available (use --device cpu)")
+    if d.type == "mps" and not torch.backends.mps.is_available():
+        raise DataError(f"device {device!r} requested but MPS is not available (use --device cpu)")
+    return str(d)
 
 # %% ../nbs/00_data.ipynb
 class _OneLineParser(argparse.ArgumentParser):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .data import DataError, PAIRS, atomic_write, atomic_write_bytes, bar_spacing, check_pair
+from .data import DataError, PAIRS, atomic_write, atomic_write_bytes, bar_spacing, check_pair, resolve_device
 
 # %% auto 0
 __all__ = ['log', 'GDELT_BASE_URL', 'BATCH', 'GKG_COLUMNS', 'TONE_FIELDS', 'CURRENCY_TERMS', 'FX_THEMES', 'DEFAULT_MODEL',
@@ -25,7 +25,7 @@ __all__ = ['log', 'GDELT_BASE_URL', 'BATCH', 'GKG_COLUMNS', 'TONE_FIELDS', 'CURR
            'synthetic_gkg_records', 'write_synthetic_gkg', 'GkgFile', 'parse_masterfilelist', 'mirror_url',
            'DownloadError', 'DownloadReport', 'merge_intervals', 'is_verified', 'fetch_with_retries', 'masterfilelist',
            'download_gkg', 'gkg_files', 'ParseReport', 'page_title', 'iter_gkg_chunks', 'iter_gkg', 'read_gkg',
-           'CurrencyTerms', 'url_headline', 'select_text', 'RelevanceFilter', 'SentimentModelError', 'resolve_device',
+           'CurrencyTerms', 'url_headline', 'select_text', 'RelevanceFilter', 'SentimentModelError',
            'load_sentiment_model', 'text_key', 'ScoreCache', 'FinbertScorer', 'make_tiny_classifier', 'SentimentConfig',
            'effective_stamp', 'relevance_filter', 'gkg_articles', 'score_articles', 'sentiment_features',
            'sentiment_features_for_bars', 'gkg_dir_digest', 'gdelt_download_command', 'gdelt_download_cli']
@@ -671,19 +671,6 @@ def _missing_model_message(model:str, err:Exception) -> str:
             f"the cache folder to {cache} on this machine (or set HF_HOME), or save the model and tokenizer with save_pretrained() "
             f"into a directory and pass that directory as the model (--sentiment-model /path/to/finbert); "
             f"or use --sentiment-model none for GDELT tone only")
-
-def resolve_device(device:str="cpu") -> str:
-    "'auto' -> 'cuda' when available else 'cpu'; an unknown device, or CUDA/MPS where there is none, is an error, not a silent fallback."
-    import torch
-    if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise DataError(f"device {device!r} is not a torch device (use cpu, cuda, cuda:N, mps or auto)") from None
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise DataError(f"device {device!r} requested but CUDA is not available (use --device cpu)")
-    if d.type == "mps" and not torch.backends.mps.is_available():
-        raise DataError(f"device {device!r} requested but MPS is not available (use --device cpu)")
-    return str(d)
 
 def load_sentiment_model(model:str=DEFAULT_MODEL, # a directory holding save_pretrained() output, or a hub name found in the local cache
                          device:str="cpu", # 'cpu', 'cuda', 'cuda:1', 'mps' or 'auto'

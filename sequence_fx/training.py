@@ -18,17 +18,17 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
-from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair
+from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair, resolve_device
 from .features import FeatureConfig, make_features
 from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates
 from .encoder import ModelConfig, SignalModel
 
 # %% auto 0
-__all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything', 'resolve_device',
-           'warmup_cosine', 'ShardSampler', 'BatchWindows', 'class_weights', 'save_state', 'save_checkpoint_dir',
-           'CheckpointError', 'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state',
-           'run_epoch', 'TrainResult', 'train', 'FeatureMismatchError', 'check_feature_columns', 'read_history',
-           'plot_history', 'SignalPredictor', 'load_signal_model', 'predict_proba', 'train_command', 'train_cli']
+__all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything', 'warmup_cosine',
+           'ShardSampler', 'BatchWindows', 'class_weights', 'save_state', 'save_checkpoint_dir', 'CheckpointError',
+           'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch',
+           'TrainResult', 'train', 'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history',
+           'SignalPredictor', 'load_signal_model', 'predict_proba', 'train_command', 'train_cli']
 
 # %% ../nbs/03a_training.ipynb
 log = logging.getLogger(__name__)
@@ -67,14 +67,6 @@ def seed_everything(seed:int):
     "Seed Python, NumPy and torch (all devices); make cuDNN deterministic."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-
-def resolve_device(device:str="auto") -> torch.device:
-    "'auto' -> cuda if available else cpu; asking for cuda without one is an error, not a silent fallback."
-    if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    d = torch.device(device)
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available (use --device cpu)")
-    return d
 
 def warmup_cosine(total_steps:int, # all optimiser steps of the run
                   warmup_frac:float=0.05, # share of steps with a linear warm-up
@@ -258,9 +250,9 @@ class _Dist:
 def _setup_distributed(device:str) -> _Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 and not (dist.is_available() and dist.is_initialized()):
-        return _Dist(0, 1, resolve_device(device))
+        return _Dist(0, 1, torch.device(resolve_device(device)))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device)
+    dev = torch.device(resolve_device(device))
     if dev.type == "cuda": dev = torch.device("cuda", local); torch.cuda.set_device(dev)
     owns = False
     if not dist.is_initialized():
@@ -567,7 +559,7 @@ def load_signal_model(path, # best_model.pt (or a run directory containing it)
         raise FeatureMismatchError(f"{path}: model expects {mc.n_features} features but lists {len(st['feature_columns'])} columns")
     model = SignalModel(mc)
     model.load_state_dict(st["model"])
-    model.to(resolve_device(device)).eval()
+    model.to(torch.device(resolve_device(device))).eval()
     return SignalPredictor(model, _data_cfg_from(st["data_cfg"]), FeatureConfig.from_dict(st["feat_cfg"]), list(st["feature_columns"]),
                            Scaler.from_dict(st["scaler"]), st["pair"],
                            {"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {}})
