@@ -167,6 +167,9 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
                     feature_plugins:str|None=None, # directory of plug-in feature .py files (never loaded implicitly)
                     plugins:str="", # comma-separated names of plug-in features to use
                     on_bad_rows:str="raise", # raise | drop
+                    histdata_download:bool=False, # download HistData M1 archives first (into data_dir/histdata/<pair>/) and use them
+                    years:str|None=None, # years to download, e.g. 2022,2023 (with --histdata-download)
+                    histdata_mirror:str|None=None, # base URL replacing HistData's (a mirror, or a local test server)
                     columns:str|None=None, # csv column mapping, e.g. 'time=Date,open=Bid Open,close=Bid Close'
                     time_format:str|None=None, # csv: strptime format of the time column, e.g. '%d.%m.%Y %H:%M'
                     intrinsic_time:bool=False, # build the dataset on directional-change bars (t_in, t_out then count DC bars)
@@ -184,6 +187,10 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
     if feature_plugins: load_feature_plugins(feature_plugins)
     feat_cfg = FeatureConfig(plugins=tuple(p for p in plugins.split(",") if p))
     mapping = _mapping(columns) if columns else None
+    if histdata_download:
+        if source != "histdata": raise DataError("--histdata-download needs --source histdata")
+        if not years: raise DataError("--histdata-download needs --years, e.g. --years 2022,2023")
+        year_list = [int(y) for y in years.split(",") if y.strip()]
     out = []
     pair_list = [p.strip() for p in pairs.split(",") if p.strip()]
     if not pair_list: raise DataError("--pairs: no pair given")
@@ -204,7 +211,11 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
             features_fn = lambda b, pair=cfg.pair: sentiment_features_for_bars(
                 b, pair, gdelt_dir, scfg, mirror=gdelt_mirror, download=gdelt_download, bar_close=b.index + step)
             spec["sentiment"] = {**scfg.to_dict(), "gdelt_dir": str(gdelt_dir), "gdelt_files": gkg_dir_digest(gdelt_dir) if Path(gdelt_dir).is_dir() else None}
-        ds = prepare(pair, cfg, feat_cfg, source, input.replace("{pair}", cfg.pair) if input else None, source_tz, data_dir,
+        files = input.replace("{pair}", cfg.pair) if input else None
+        if histdata_download:
+            from sequence_fx.histdata import HISTDATA_BASE, download_histdata
+            files = download_histdata(cfg.pair, year_list, cache_dir=Path(data_dir) / "histdata", base_url=histdata_mirror or HISTDATA_BASE)
+        ds = prepare(pair, cfg, feat_cfg, source, files, source_tz, data_dir,
                      on_bad_rows, bars_fn=bars_fn, features_fn=features_fn, spec=spec, force=force, columns=mapping, time_format=time_format)
         print(f"{ds}\n{ds.summary().to_string()}\n-> {dataset_dir(data_dir, ds.pair, ds.meta['cache_key'])}\n")
         out.append(ds)

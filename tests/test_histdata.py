@@ -103,3 +103,18 @@ def test_corrupt_cached_file_is_replaced(server, tmp_path):
 def test_missing_period_is_a_clear_error(server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 404"):
         download_histdata("eurusd", [2017], cache_dir=tmp_path, base_url=server.url, backoff=0)
+
+def test_sfx_prepare_downloads_then_prepares(server, tmp_path, cli):
+    r = cli("sfx-prepare", "--source", "histdata", "--histdata-download", "--years", "2018,2019", "--histdata-mirror", server.url,
+            "--timeframe", "15m", "--t-in", "16", "--t-out", "2", "--data-dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "histdata" / "eurusd").glob("*.zip")) == ["DAT_ASCII_EURUSD_M1_2018.zip", "DAT_ASCII_EURUSD_M1_2019.zip"]
+    from sequence_fx.prepare import load_prepared
+    ds = load_prepared(tmp_path, "eurusd")
+    assert ds.frame.index[0] == server.bars[2018].index[0] and len(ds.frame) == 400   # 2 x 3000 M1 bars -> 15-minute bars
+    n = len(server.posts)
+    r = cli("sfx-prepare", "--source", "histdata", "--histdata-download", "--years", "2018,2019", "--histdata-mirror", server.url,
+            "--timeframe", "15m", "--t-in", "16", "--t-out", "2", "--data-dir", tmp_path)
+    assert r.returncode == 0 and len(server.posts) == n and "reusing cached dataset" in r.stderr   # nothing fetched twice
+    r = cli("sfx-prepare", "--histdata-download", "--years", "2018", "--data-dir", tmp_path)
+    assert r.returncode == 1 and "needs --source histdata" in r.stderr
