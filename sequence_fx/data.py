@@ -471,7 +471,8 @@ def cli_parser(func:Callable, prog:str|None=None) -> argparse.ArgumentParser:
     docs = docments(func, full=True, returns=False, eval_str=True)
     p = _OneLineParser(prog=prog, description=(func.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for name, d in docs.items():
-        flag, default, anno, help_ = "--" + name.replace("_", "-"), d.default, d.anno, d.docment or ""
+        flag, default, anno = "--" + name.replace("_", "-"), d.default, d.anno
+        help_ = (d.docment or "").replace("%", "%%") # argparse %-formats help text: keep e.g. '%Y-%m-%d' literal
         required = default is inspect.Parameter.empty       # a parameter without a default is a required flag
         if required: default = None
         if anno is bool or isinstance(default, bool):

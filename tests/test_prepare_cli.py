@@ -10,6 +10,9 @@ from sequence_fx.prepare import load_prepared
 def test_help(cli):
     r = cli("sfx-prepare", "--help")
     assert r.returncode == 0 and "--t-in" in r.stdout and "--source-tz" in r.stdout and "--pairs" in r.stdout
+    for name in ["sfx-train", "sfx-evaluate", "sfx-gdelt-download"]:   # every console script answers --help
+        r = cli(name, "--help")
+        assert r.returncode == 0 and "usage:" in r.stdout, (name, r.stderr)
 
 def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
     for args, code, text in [(["--t-in", "abc"], 2, "invalid int value"),
