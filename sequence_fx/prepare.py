@@ -57,15 +57,19 @@ def load_bars(pair:str="eurusd", # currency pair
              ) -> tuple[pd.DataFrame, list]:
     "Bars for `pair` from `source`, resampled to `timeframe`, and the provenance of every input."
     _check_options(source, source_tz, on_bad_rows)
-    step = parse_timeframe(timeframe)
     files, sources = resolve_sources(pair, source, input)
+    return _read_bars(files, source, timeframe, source_tz, on_bad_rows, columns, time_format), sources
+
+def _read_bars(files:list, source:str, timeframe:str, source_tz, on_bad_rows:str, columns=None, time_format=None) -> pd.DataFrame:
+    "Read already-resolved input files and resample them to `timeframe`."
+    step = parse_timeframe(timeframe)
     if source == "sample": bars = load_sample(files[0])
     elif source == "histdata": bars = read_histdata(files, source_tz=source_tz or HISTDATA_TZ, on_bad_rows=on_bad_rows)
     else: bars = read_ohlcv(files[0], columns=columns, time_format=time_format, source_tz=source_tz or "UTC", on_bad_rows=on_bad_rows)
     native = bar_spacing(bars.index)
     if step < native: raise DataError(f"the {source} data has {native} bars; cannot make finer {timeframe} bars")
     if step > native: bars = resample_bars(bars, timeframe)
-    return bars, sources
+    return bars
 
 def cache_key(*parts) -> str:
     "SHA-256 of the JSON of everything that determines a prepared dataset."
@@ -111,7 +115,7 @@ def prepare(pair:str="eurusd", # currency pair
     _check_options(source, source_tz, on_bad_rows)
     data_cfg = DataConfig.from_dict({**(data_cfg or DataConfig()).to_dict(), "pair": pair})
     feat_cfg = feat_cfg or FeatureConfig()
-    _, sources = resolve_sources(pair, source, input)            # hashes only: a cache hit reads no data
+    files, sources = resolve_sources(pair, source, input)        # hashes only: a cache hit reads no data
     key = cache_key(data_cfg.to_dict(), feat_cfg.to_dict(), source, sources, source_tz, on_bad_rows, spec or {},
                     *([columns, time_format] if columns or time_format else []))
     out = dataset_dir(data_dir, pair, key)
@@ -122,7 +126,7 @@ def prepare(pair:str="eurusd", # currency pair
             log.info("%s: reusing cached dataset in %s", pair, out)
             atomic_write_text(out.parent / "LATEST", key)
             return PreparedDataset.load(out)
-    bars, sources = load_bars(pair, source, input, data_cfg.timeframe, source_tz, on_bad_rows, columns, time_format)
+    bars = _read_bars(files, source, data_cfg.timeframe, source_tz, on_bad_rows, columns, time_format)   # files hashed once
     extra = None
     if bars_fn is not None: bars, extra = bars_fn(bars)
     if features_fn is not None:
