@@ -280,7 +280,8 @@ def _check_rules(on_bad_rows:str, duplicates:str, unsorted:str):
     if duplicates not in ("raise", "first", "last"): raise ValueError(f"duplicates must be 'raise', 'first' or 'last', not {duplicates!r}")
     if unsorted not in ("raise", "sort"): raise ValueError(f"unsorted must be 'raise' or 'sort', not {unsorted!r}")
 
-def bar_spacing(index:pd.DatetimeIndex) -> pd.Timedelta:
+def bar_spacing(index:pd.DatetimeIndex, # bar times, sorted
+               ) -> pd.Timedelta:
     "The bar frame's nominal spacing: the most common difference between consecutive timestamps (the smallest on a tie)."
     if len(index) < 2: raise DataError("need at least two bars to infer the bar spacing")
     d = np.diff(index.asi8)
@@ -288,7 +289,9 @@ def bar_spacing(index:pd.DatetimeIndex) -> pd.Timedelta:
     counts = np.bincount(codes)
     return pd.Timedelta(int(vals[counts == counts.max()].min()), unit=index.unit if hasattr(index, "unit") else "ns")
 
-def find_gaps(bars:pd.DataFrame, spacing:pd.Timedelta|None=None) -> pd.DataFrame:
+def find_gaps(bars:pd.DataFrame, # a bar frame
+              spacing:pd.Timedelta|None=None, # nominal bar spacing (default: `bar_spacing` of the index)
+             ) -> pd.DataFrame:
     "Intervals between consecutive bars longer than the nominal spacing (kept as gaps, never filled)."
     idx = bars.index
     if len(idx) < 2: return pd.DataFrame(columns=["start", "end", "length"])
@@ -487,7 +490,10 @@ def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURU
     log.info("histdata: %s", rep)
     return (bars, rep) if report else bars
 
-def write_histdata(bars:pd.DataFrame, path, source_tz:str|None=HISTDATA_TZ):
+def write_histdata(bars:pd.DataFrame, # a UTC bar frame
+                   path, # the .csv file to write
+                   source_tz:str|None=HISTDATA_TZ, # zone to write the timestamps in (HistData: fixed UTC-5)
+                  ):
     "Write a UTC bar frame in HistData's ASCII M1 layout (timestamps in `source_tz`), atomically. Mainly for tests and fixtures."
     tz = resolve_tz(source_tz)
     local = bars.index.tz_convert(tz).tz_localize(None) if not isinstance(tz, timezone) else (bars.index.tz_convert("UTC").tz_localize(None) + tz.utcoffset(None))

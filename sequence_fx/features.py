@@ -123,7 +123,9 @@ def _moments(x:np.ndarray, w:int) -> tuple[np.ndarray, np.ndarray]:
 
 def _series(x, index, name): return pd.Series(x, index=index, name=name)
 
-def log_returns(close:pd.Series, lags) -> pd.DataFrame:
+def log_returns(close:pd.Series, # closing prices
+                lags, # horizons k in bars, one column ret_k each
+               ) -> pd.DataFrame:
     "log(close_t / close_{t-k}) for each lag k."
     lc = np.log(close.to_numpy(np.float64))
     return pd.DataFrame({f"ret_{k}": _lag_diff(lc, k, np.empty(len(lc))) for k in lags}, index=close.index)
@@ -137,7 +139,9 @@ def _rsi(c:np.ndarray, n:int, out:np.ndarray) -> np.ndarray:
     r[np.isnan(up)] = np.nan
     return np.subtract(2 * r, 1, out=out)
 
-def rsi(close:pd.Series, n:int=14) -> pd.Series:
+def rsi(close:pd.Series, # closing prices
+        n:int=14, # Wilder smoothing window (α = 1/n)
+       ) -> pd.Series:
     "Wilder's RSI (smoothing α = 1/n), rescaled to [-1, 1] (0 = neutral)."
     c = close.to_numpy(np.float64)
     return _series(_rsi(c, n, np.empty(len(c))), close.index, f"rsi_{n}")
@@ -149,7 +153,9 @@ def _atr(h, l, c, n:int, out:np.ndarray) -> np.ndarray:
     _ewm(tr, _com(alpha=1 / n), n, out)
     return np.divide(out, c, out=out)
 
-def atr(bars:pd.DataFrame, n:int=14) -> pd.Series:
+def atr(bars:pd.DataFrame, # bar frame (high, low, close)
+        n:int=14, # Wilder smoothing window (α = 1/n)
+       ) -> pd.Series:
     "Wilder's average true range divided by the close."
     h, l, c = (bars[k].to_numpy(np.float64) for k in ("high", "low", "close"))
     return _series(_atr(h, l, c, n, np.empty(len(c))), bars.index, f"atr_{n}")
@@ -163,7 +169,10 @@ def _bollinger(c, n:int, k:float, pctb:np.ndarray, width_out:np.ndarray):
         np.divide(width, c + off, out=width_out)
     return pctb, width_out
 
-def bollinger(close:pd.Series, n:int=20, k:float=2.0) -> pd.DataFrame:
+def bollinger(close:pd.Series, # closing prices
+              n:int=20, # trailing window (bars)
+              k:float=2.0, # band half-width in standard deviations
+             ) -> pd.DataFrame:
     "Bollinger %B (position inside the bands) and bandwidth (band width / middle)."
     c = close.to_numpy(np.float64)
     p, w = _bollinger(c, n, k, np.empty(len(c)), np.empty(len(c)))
@@ -174,7 +183,11 @@ def _macd(c, fast:int, slow:int, signal:int, out_line, out_sig, out_hist):
     sig = _ewm(line, _com(span=signal), signal, np.empty(len(c)))
     np.divide(line, c, out=out_line); np.divide(sig, c, out=out_sig); np.divide(line - sig, c, out=out_hist)
 
-def macd(close:pd.Series, fast:int=12, slow:int=26, signal:int=9) -> pd.DataFrame:
+def macd(close:pd.Series, # closing prices
+         fast:int=12, # span of the fast EMA
+         slow:int=26, # span of the slow EMA
+         signal:int=9, # span of the signal EMA of the MACD line
+        ) -> pd.DataFrame:
     "MACD line, signal and histogram, each divided by the close."
     c = close.to_numpy(np.float64)
     outs = [np.empty(len(c)) for _ in range(3)]
@@ -195,7 +208,8 @@ def _candle(o, h, l, c, out_range, out_body, out_upper, out_lower):
         out_upper[i] = 0.0 if np.isnan(u) else u
         out_lower[i] = 0.0 if np.isnan(w) else w
 
-def candle_ratios(bars:pd.DataFrame) -> pd.DataFrame:
+def candle_ratios(bars:pd.DataFrame, # bar frame (open, high, low, close)
+                 ) -> pd.DataFrame:
     "Range / close, and body, upper and lower wick as shares of the range (0 when the range is 0)."
     o, h, l, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
     outs = [np.empty(len(c)) for _ in range(4)]
@@ -217,13 +231,16 @@ def _calendar(index:pd.DatetimeIndex, *outs):
     for out, f, x, p, key in zip(outs, (np.sin, np.cos, np.sin, np.cos), (hour, hour, dow, dow), (24, 24, 7, 7), (mod, mod, mow, mow)):
         np.take(f(2 * np.pi * x / p), key, out=out)
 
-def calendar(index:pd.DatetimeIndex) -> pd.DataFrame:
+def calendar(index:pd.DatetimeIndex, # bar times
+            ) -> pd.DataFrame:
     "Cyclic hour-of-day and day-of-week (in the index's zone: UTC for a bar frame)."
     outs = [np.empty(len(index)) for _ in range(4)]
     _calendar(index, *outs)
     return pd.DataFrame(dict(zip(["hour_sin", "hour_cos", "dow_sin", "dow_cos"], outs)), index=index)
 
-def volume_features(volume:pd.Series, windows=(20,)) -> pd.DataFrame:
+def volume_features(volume:pd.Series, # volume per bar
+                    windows=(20,), # trailing windows (bars), one column vol_rel_n each
+                   ) -> pd.DataFrame:
     "log(1 + volume) relative to its trailing mean."
     lv = np.log1p(volume.to_numpy(np.float64))
     return pd.DataFrame({f"vol_rel_{n}": -_moments(lv, n)[0] for n in windows}, index=volume.index)
