@@ -459,7 +459,7 @@ def _parse_date(d:str) -> int|None:
 
 _READ_IX = (*_KEEP_IX, _TONE_IX) # the columns a record is built from
 
-def _line_blocks(stream, size:int=1 << 24):
+def _line_blocks(stream, size:int=1 << 22):
     "Blocks of whole lines, about `size` bytes each, as a reused bytearray and the length of its complete lines (a missing final newline is added)."
     buf, n = bytearray(size), 0
     while True:
@@ -553,7 +553,7 @@ def iter_gkg_chunks(path, # a GKG batch: YYYYMMDDHHMMSS.gkg.csv.zip (or an unzip
                     chunksize:int=50_000, # records per chunk
                    ) -> Iterator[tuple[dict, np.ndarray]]:
     """The parsing core: stream one batch as (columns: dict of lists, tone: float64 [n, 7]) chunks; no DataFrame is
-    built. A block of lines (16 MB) is checked at once with numpy (a GKG line is ~4 KB, mostly columns we never
+    built. A block of lines (4 MB) is checked at once with numpy (a GKG line is ~4 KB, mostly columns we never
     read); Python touches only the fields it keeps, and the malformed lines, in line order."""
     if on_bad_lines not in ("raise", "skip"): raise ValueError(f"on_bad_lines must be 'raise' or 'skip', not {on_bad_lines!r}")
     path = Path(path)
