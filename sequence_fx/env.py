@@ -424,7 +424,7 @@ class TradingEnv(gym.Env):
         self.t0, self.end, self._t, self._n_full = t0, t0 + L, t0, n_full
         self._S, self._units, self._entry, self._held, self._peak, self._done = 0.0, 0, 0.0, 0, self._cash, False
         self._queue = deque([0] * self._latency) # orders in flight (backtesting): the fill at each open pops one
-        self._orders = [] # orders in flight (simulated): (fill bar, decision bar, target units, extra delay)
+        self._orders = [] # orders in flight (simulated): (fill bar, decision bar, target units)
         self._draws = _Draws(self.np_random) if self._sim else None
         return self._obs(t0), {"bar": t0, "start": t0, "end": self.end, "equity": self._cash, "n_full": n_full}
 
@@ -444,20 +444,20 @@ class TradingEnv(gym.Env):
         if sc.delay_prob:
             while extra < sc.max_delay_bars and d.uniform() < sc.delay_prob: extra += 1
         orders = self._orders
-        orders.append((t + 1 + self._latency + extra, t, u_ord, extra))
+        orders.append((t + 1 + self._latency + extra, t, u_ord))
         win = -1
         for k in range(len(orders)):
             if orders[k][0] <= j: win = k
-        if win < 0: return prev, 0, False, False
-        _, _, target, delay = orders[win]
+        if win < 0: return prev, extra, False, False
+        target = orders[win][2]
         del orders[:win + 1] # older orders are superseded by the newest one that reached the market
         want = target - prev
-        if not want: return prev, delay, False, False
-        if sc.reject_prob and d.uniform() < sc.reject_prob: return prev, delay, True, False
+        if not want: return prev, extra, False, False
+        if sc.reject_prob and d.uniform() < sc.reject_prob: return prev, extra, True, False
         if sc.partial_prob and d.uniform() < sc.partial_prob:
             part = int(round(want * (sc.partial_min_frac + (1 - sc.partial_min_frac) * d.uniform())))
-            return prev + (part or (1 if want > 0 else -1)), delay, False, True
-        return target, delay, False, False
+            return prev + (part or (1 if want > 0 else -1)), extra, False, True
+        return target, extra, False, False
 
     def step(self, action):
         "Decide at the current bar's close, fill at the next open (+latency), mark to market at its close."
