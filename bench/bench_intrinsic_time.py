@@ -32,9 +32,9 @@ def measure(p, t, th, repeat):
     t_full, ev = best_of(lambda: dc_events(p, t, th), repeat)
     assert len(ev) == len(c)
     tb = pd.DataFrame({"open": p, "high": p, "low": p, "close": p, "volume": 0.0}, index=t.rename("time"))
-    t_bars, bars = best_of(lambda: dc_bars(tb, th), 1)
+    t_bars, bars = best_of(lambda: dc_bars(tb, th), repeat)
     t_loops3, _ = best_of(lambda: [_dc_core_numba(p, k * th, k * th, False) for k in (1, 2, 4)], repeat)
-    t_feat, feats = best_of(lambda: dc_features(tb, thetas=(th, 2 * th, 4 * th), windows=("1h",)), 1)
+    t_feat, feats = best_of(lambda: dc_features(tb, thetas=(th, 2 * th, 4 * th), windows=("1h",)), repeat)
     return {"n_prices": len(p), "n_events": len(c), "loop_s": t_fast, "dc_events_s": t_full, "dc_bars_s": t_bars,
             "dc_bars_rows": len(bars), "loops3_s": t_loops3, "dc_features_3_thetas_s": t_feat}, (d, e, c)
 
