@@ -585,8 +585,8 @@ def iter_gkg_chunks(path, # a GKG batch: YYYYMMDDHHMMSS.gkg.csv.zip (or an unzip
             try: _tone_values(tone)
             except ValueError as e: bad(ln, "V2Tone", "bad V2Tone", f" ({tone[:60]!r}: {e})")
 
-    names = ["record_id", "date", "source", "url", "themes", "locations", "persons", "organizations", "title"]
-    text = {c: _COL[k] for c, k in zip(names, _KEEP) if k not in ("DATE", "Extras")} # columns kept as they are
+    names = [c for c in _KEEP_AS if c != "extras"] + ["title"]              # Extras is read for its page title only
+    text = {c: _COL[k] for c, k in zip(_KEEP_AS, _KEEP) if k not in ("DATE", "Extras")} # columns kept as they are
     line_no = 0
     cols, tones = {c: [] for c in names}, []
     with stream:
