@@ -68,14 +68,21 @@ class ModelConfig:
 # %% ../nbs/03_encoder.ipynb
 class FastDropout(nn.Dropout):
     "Inverted dropout whose CPU mask costs one random draw per four elements (16-bit uniforms), not one per element."
-    def forward(self, x):
-        if not self.training or self.p == 0: return x
-        if x.device.type != "cpu" or self.p >= 1: return super().forward(x)
+    def _mask(self, x):
+        "Keep-mask shaped like x, already scaled: 1/(1-p) with probability 1-p, else 0."
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, 2**63 - 1).view(torch.int16)[:n]  # uniform int16s
         drop = round(self.p * 65536)                                       # P(bits < -32768 + drop) = drop / 65536
-        mask = (bits.view(x.shape) >= drop - 32768).to(x.dtype).mul_(65536 / (65536 - drop))
-        return x * mask
+        return (bits.view(x.shape) >= drop - 32768).to(x.dtype).mul_(65536 / (65536 - drop))
+
+    def _stock(self, x): return not self.training or self.p == 0 or x.device.type != "cpu" or self.p >= 1
+
+    def forward(self, x):
+        return super().forward(x) if self._stock(x) else x * self._mask(x)
+
+    def residual(self, x, y):
+        "x + dropout(y): a residual connection with its dropout, in one pass on CPU."
+        return x + super().forward(y) if self._stock(y) else torch.addcmul(x, y, self._mask(y))
 
 # %% ../nbs/03_encoder.ipynb
 class ConvBlock(nn.Module):
@@ -117,8 +124,8 @@ class SelfAttentionBlock(nn.Module):
     def forward(self, x): # x: [B, T, d]
         B, T, d = x.shape
         a = self.drop(F.scaled_dot_product_attention(*self._qkv(x)))       # dropout on the attended values (fused kernel kept)
-        x = x + self.drop(self.proj(a.transpose(1, 2).reshape(B, T, d)))
-        return x + self.drop(self.ffn(self.ln2(x)))
+        x = self.drop.residual(x, self.proj(a.transpose(1, 2).reshape(B, T, d)))
+        return self.drop.residual(x, self.ffn(self.ln2(x)))
 
     @torch.no_grad()
     def attention_map(self, x): # x: [B, T, d]
