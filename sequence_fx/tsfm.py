@@ -216,6 +216,11 @@ class TimesFMForecaster:
         return parts[-1]
 
     @property
+    def n_params(self) -> int:
+        "Number of weights (about 2e8 for the released 2.5, 3e8 for 3; a few thousand for the tiny test models)."
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+    @property
     def fingerprint(self) -> str:
         "Everything that changes a forecast: version, weights, forecast options, the timesfm package version."
         return hashlib.sha256(json.dumps([self.version, self.weights_fingerprint, self.flip_invariance,
@@ -415,7 +420,7 @@ class Forecasts:
     paths: np.ndarray # [n, t_out, Q] quantiles of log(close[t+k] / close[t]), k = 1..t_out
     proba: np.ndarray|None # [n, K] class probabilities (None for a regression dataset)
     expected_return: np.ndarray # [n] mean of the forecast log return over t_out bars
-    meta: dict # model id, version, licence, fingerprint, context length, forecasts computed / read from the cache
+    meta: dict # model id, version, licence, parameters, fingerprint, context length, forecasts computed / read from the cache
 
 def timesfm_forecasts(fc:TimesFMForecaster, # the forecaster
                       prepared:PreparedDataset, # the dataset (its close prices, t_out and label rule)
@@ -431,7 +436,8 @@ def timesfm_forecasts(fc:TimesFMForecaster, # the forecaster
     final = paths[:, -1]
     thresholds = prepared.meta.get("label_thresholds", (-dc.flat_threshold, dc.flat_threshold))
     proba = None if dc.task_type == "regression" else class_proba(final, fc.levels, dc.task_type, thresholds)
-    meta = {"model_id": fc.model_id, "version": fc.version, "licence": WEIGHT_LICENSES[fc.version], "fingerprint": fc.fingerprint,
+    meta = {"model_id": fc.model_id, "version": fc.version, "licence": WEIGHT_LICENSES[fc.version], "n_params": fc.n_params,
+            "fingerprint": fc.fingerprint,
             "directory": str(fc.directory), "context_len": int(min(context_len, fc.max_context(dc.t_out))), "horizon": dc.t_out,
             "flip_invariance": fc.flip_invariance, "label_thresholds": list(thresholds), "split": split,
             "n_forecasts": int(len(rows)), "computed": int(fc.n_series - before), "from_cache": int(len(rows) - (fc.n_series - before))}
