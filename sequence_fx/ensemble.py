@@ -509,7 +509,8 @@ def ensemble_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
         out.append(eev)
     return out
 
-def ensemble_cli(argv=None):
+def ensemble_cli(argv=None, # arguments (default: sys.argv[1:])
+                ):
     "Console script `sfx-ensemble`."
     from sequence_fx.data import run_cli
     run_cli(ensemble_command, "sfx-ensemble", argv)

@@ -36,7 +36,8 @@ DEFINITION_KEY = "sequence_fx_timesfm_2p5_definition" # config.json key of a 2.5
 class TimesFMError(DataError):
     "TimesFM cannot be loaded or run as asked: missing or mismatched weights, an unknown version, an unusable context."
 
-def check_version(version) -> str:
+def check_version(version, # '2.5' or '3' (a string or a number)
+                 ) -> str:
     "'2.5' or '3' (also accepted: '2p5', '3.0')."
     v = {"2.5": "2.5", "2p5": "2.5", "3": "3", "3.0": "3"}.get(str(version).strip().lower())
     if v is None: raise TimesFMError(f"unknown TimesFM version {version!r}: use 2.5 or 3")
@@ -251,6 +252,7 @@ class TimesFMForecaster:
         if self.version == "3":
             # predict_batch ends with gc.collect(), which walks every live object (0.5 s with torch and pandas loaded):
             # freezing the objects that exist now leaves it only what this call created
+            self._fc.config.per_core_batch_size = len(contexts) # one forward pass per call, whatever batch_size is now
             gc.freeze()
             try: res = list(self._fc.predict_batch(contexts, horizon, return_quantiles=True, use_symmetric_averaging=self.flip_invariance))
             finally: gc.unfreeze()
