@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_ensemble.ipynb 3
 from __future__ import annotations
-import html as _html, json, logging, math
+import html as _html, json, logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -14,10 +14,10 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.stats import rankdata
 
-from .data import DataError, atomic_write_text, check_pair
+from .data import atomic_write_text, check_pair
 from .dataset import PreparedDataset, SPLITS
 from .backtest import ExecutionConfig, backtest_vectorized, block_bootstrap_indices, bootstrap_ci, positions_from_proba
-from .evaluation import (EvaluationError, Evaluation, CLASS_LABELS, evaluate, prediction_metrics, check_predictions,
+from .evaluation import (EvaluationError, Evaluation, evaluate, prediction_metrics, check_predictions,
                                     write_report, external_urls, check_model_matches, dataset_for_checkpoint, _from_counts, _row_losses,
                                     _fig_html, _table_html, _finite_or_none, _json_default)
 
@@ -199,11 +199,13 @@ def fit_ensemble(members:list, # Member objects (names must be unique)
                  C:float=1.0, # stacker's inverse L2 strength
                 ) -> Ensemble:
     "Fit the mixture weights and the stacker on `fit_split` (validation): the test split is never looked at."
-    if fit_split == "test": raise EnsembleError("the ensemble is never fitted on the test split: fit on 'val' (or 'train') and evaluate on 'test'")
-    if fit_split not in SPLITS: raise EnsembleError(f"fit_split must be one of {SPLITS[:2]}, not {fit_split!r}")
+    if fit_split == "test": raise EnsembleError("the ensemble is never fitted on the test split: fit on 'val' and evaluate on 'test'")
+    if fit_split not in SPLITS: raise EnsembleError(f"fit_split must be 'val' (or 'train'), not {fit_split!r}")
+    if fit_split == "train": log.warning("fitting the ensemble on the training split: a trained member's probabilities there are in-sample")
     if prepared.n_classes is None: raise EnsembleError("the ensemble combines class probabilities: a classification or binary dataset is needed")
     names = [m.name for m in members]
     if not members or len(set(names)) != len(names): raise EnsembleError(f"members need unique names, got {names}")
+    if {"ensemble", "stacked"} & set(names): raise EnsembleError("'ensemble' and 'stacked' name the combinations: rename the member")
     probas = _member_probas(members, prepared, fit_split)
     y = prepared.y[prepared.sample_index(fit_split)]
     w, stacker = fit_weights(probas, y), fit_stacker(probas, y, C)
@@ -294,7 +296,6 @@ def restrict_years(prepared:PreparedDataset, # the dataset
         raise EnsembleError(f"--years {','.join(map(str, ys))}: the {split} split has no rows in those years "
                             f"(it runs from {f.index[rows[0]]} to {f.index[rows[-1]]})")
     frame = f.copy()
-    code = SPLITS.index(split)
     s = frame["split"].to_numpy().copy()
     s[rows[~keep]] = -1
     frame["split"] = s
@@ -343,8 +344,6 @@ def evaluate_ensemble(prepared:PreparedDataset, # the dataset members and rules 
     if [m.name for m in members] != ens.members: raise EnsembleError(f"members {[m.name for m in members]} are not the ensemble's {ens.members}")
     probas = _member_probas(members, prepared, split)
     preds = {**ens.combine(probas), **dict(zip(ens.members, probas))}
-    clash = set(preds) & {"majority", "persistence", "logistic", "random"}
-    if clash: raise EnsembleError(f"member names {sorted(clash)} clash with the baselines' names")
     ev_prep = restrict_years(prepared, split, years) if years else prepared
     keep = np.isin(prepared.sample_index(split), ev_prep.sample_index(split))
     preds = {k: v[keep] for k, v in preds.items()}
@@ -357,6 +356,7 @@ def evaluate_ensemble(prepared:PreparedDataset, # the dataset members and rules 
     block = ev.metrics["ensemble"].get("_bootstrap", {}).get("block", max(int(round(len(y) ** (1 / 3))), ev_prep.data_cfg.t_out))
     others = {k: prediction_metrics(y, p, fwd, n_boot=n_boot, block=block, seed=seed) for k, p in preds.items() if k != "ensemble"}
     base = {k: v for k, v in ev.metrics.items() if k != "ensemble"}
+    if set(others) & set(base): raise EnsembleError(f"member names {sorted(set(others) & set(base))} clash with the baselines' names")
     ev.metrics = {"ensemble": ev.metrics["ensemble"], **others, **base}
     best = ens.best_member
     paired = {k: paired_difference(y, preds[k], preds[best], fwd, n_boot, block, seed) for k in ("ensemble", "stacked")}
