@@ -397,6 +397,10 @@ def ensemble_sections_html(eev:EnsembleEvaluation, # an ensemble evaluation
     for m in eev.members:
         info = tf.get(m.name) or {k: v for k, v in m.meta.items() if k != "forecasts"}
         parts.append(f"<h3>{e(m.name)} ({e(m.kind)})</h3>")
+        if m.name in tf:
+            lic = str(tf[m.name].get("licence", "?"))
+            parts.append(f"<p class='note'>TimesFM {e(str(tf[m.name].get('version')))} weights licence: "
+                         + (f"<b>{e(lic)}</b>" if "non-commercial" in lic else e(lic)) + "</p>")
         if m.name in tf and tf[m.name].get("n_params", 1e9) < 1e6:
             parts.append(f"<p class='note'><b>This TimesFM has only {tf[m.name]['n_params']:,} parameters: a tiny test model with random "
                          f"weights, not released TimesFM weights. Its numbers are noise, not a forecast.</b></p>")

@@ -22,7 +22,7 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("ens")
     prep = prepare_dataset(load_sample(), DataConfig(pair="eurusd", t_in=32, t_out=10))
     train(prep, TINY, QUICK, d / "models" / "eurusd")
-    return d, d / "models", save_random_timesfm(d / "tiny25", "2.5")
+    return d, d / "models", save_random_timesfm(d / "tiny25", "2.5"), save_random_timesfm(d / "tiny3", "3")
 
 def one_line_error(r, prog="sfx-ensemble"):
     lines = r.stderr.strip().splitlines()
@@ -45,7 +45,7 @@ def test_no_weights_one_clear_error(cli, tmp_path):
             assert part in line, (part, line)
 
 def test_bad_arguments_one_line(cli, setup, tmp_path):
-    d, models, tiny = setup
+    d, models, tiny, _ = setup
     common = ["--checkpoint-root", models, "--timesfm-path", tiny, "--data-dir", d / "data", "--device", "cpu"]
     for args, text in [(["--timesfm-version", "4"], "unknown TimesFM version"),
                        (["--pairs", "gbpusd"], "sfx-train --pairs gbpusd"),
@@ -59,7 +59,7 @@ def test_bad_arguments_one_line(cli, setup, tmp_path):
     assert r.returncode == 2 and "invalid int value" in r.stderr
 
 def test_end_to_end_and_cache(cli, setup):
-    d, models, tiny = setup
+    d, models, tiny, _ = setup
     args = ["--pairs", "eurusd", "--checkpoint-root", models, "--timesfm-path", tiny, "--device", "cpu", "--context-len", "128",
             "--forecast-cache", d / "fcache", "--report-dir", d / "reports", "--data-dir", d / "data", "--n-boot", "100",
             "--spread-pips", "1.2", "--no-progress"]
@@ -100,3 +100,15 @@ def test_end_to_end_and_cache(cli, setup):
     m3 = json.loads((d / "reports18" / "eurusd" / "metrics.json").read_text())
     assert 0 < m3["n_rows"] < n and m3["first_time"].startswith("2018") and m3["meta"]["years"] == [2018]
     assert m3["ensemble"]["weights"] == e["weights"]
+
+def test_timesfm_3_and_its_licence(cli, setup):
+    "TimesFM 3 through the same command: its non-commercial weights licence is in metrics.json and, in bold, in the report."
+    d, models, _, tiny3 = setup
+    r = cli("sfx-ensemble", "--checkpoint-root", models, "--timesfm-version", "3", "--timesfm-path", tiny3, "--device", "cpu",
+            "--context-len", "64", "--forecast-cache", "", "--report-dir", d / "reports3", "--data-dir", d / "data", "--n-boot", "50",
+            "--no-progress", env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((d / "reports3" / "eurusd" / "metrics.json").read_text())
+    tf = m["ensemble"]["timesfm"]["timesfm"]
+    assert tf["version"] == "3" and "non-commercial" in tf["licence"] and tf["computed"] == m["n_rows"]
+    assert "<b>timesfm-non-commercial-license-v1.0" in (d / "reports3" / "eurusd" / "report.html").read_text()
