@@ -14,10 +14,10 @@ import pandas as pd
 from .data import DataError, check_pair, pip_size, atomic_write_text
 
 # %% auto 0
-__all__ = ['log', 'BacktestError', 'ExecutionConfig', 'positions_from_proba', 'decision_units', 'held_units', 'BacktestResult',
-           'backtest_vectorized', 'block_bootstrap_indices', 'bootstrap_ci', 'periods_per_year_of', 'sharpe_ratio',
-           'sharpe_ci', 'backtest_stats', 'backtest_backtesting_py', 'compare_engines', 'plot_equity',
-           'save_backtesting_plot']
+__all__ = ['log', 'BacktestError', 'ExecutionConfig', 'positions_from_proba', 'decision_units', 'held_units', 'fill_costs',
+           'BacktestResult', 'backtest_vectorized', 'block_bootstrap_indices', 'block_length', 'bootstrap_ci',
+           'periods_per_year_of', 'sharpe_ratio', 'sharpe_ci', 'backtest_stats', 'backtest_backtesting_py',
+           'compare_engines', 'plot_equity', 'save_backtesting_plot']
 
 # %% ../nbs/06a_backtest.ipynb
 log = logging.getLogger(__name__)
@@ -30,9 +30,9 @@ class BacktestError(RuntimeError):
 class ExecutionConfig:
     "How positions are executed: costs, sizing and delay."
     pair: str = "eurusd" # traded pair (sets the pip size)
-    spread_pips: float = 1.0 # bid-ask spread in pips, paid once per unit opened
-    commission: float = 0.0 # fraction of traded value, charged on entry and on exit (backtesting.py's rule)
-    slippage_pips: float = 0.0 # adverse fill per order in pips (both legs charged at entry)
+    spread_pips: float = 1.0 # bid-ask spread in pips; every unit traded (entry or exit) pays half of it
+    commission: float = 0.0 # fraction of traded value, charged on every fill (entry and exit)
+    slippage_pips: float = 0.0 # adverse fill in pips per unit traded, on every fill
     latency_bars: int = 0 # extra bars between a decision and its fill (0: next bar's open)
     cash: float = 10_000.0 # starting equity, in the quote currency
     exposure: float = 1.0 # notional of a full position as a multiple of the starting cash
@@ -48,9 +48,10 @@ class ExecutionConfig:
         if self.cash <= 0 or self.exposure <= 0: raise ValueError("ExecutionConfig.cash and .exposure must be > 0")
         if not 0 < self.margin <= 1: raise ValueError(f"ExecutionConfig.margin must be in (0, 1], got {self.margin!r}")
 
-    def relative_spread(self, ref_price:float) -> float:
-        "Spread plus round-trip slippage as a fraction of `ref_price` (backtesting.py's `spread`)."
-        return (self.spread_pips + 2 * self.slippage_pips) * pip_size(self.pair) / float(ref_price)
+    @property
+    def unit_spread_cost(self) -> float:
+        "Half the spread plus the slippage, in price units: what each unit traded pays at a fill."
+        return (self.spread_pips / 2 + self.slippage_pips) * pip_size(self.pair)
 
     def full_units(self, ref_price:float) -> int:
         "Whole units in a full (|position| = 1) position."
@@ -128,16 +129,15 @@ def held_units(decisions:np.ndarray) -> np.ndarray:
     return np.r_[np.int64(0), decisions[:-1]]
 
 # %% ../nbs/06a_backtest.ipynb
-def _fills(prev:np.ndarray, cur:np.ndarray):
-    "Units closed and opened at each open when the held units go from `prev` to `cur`."
-    prev, cur = prev.astype(float), cur.astype(float)
-    a, b = np.abs(prev), np.abs(cur)
-    flip = prev * cur < 0 # long -> short or short -> long: close all, open all
-    closed, opened = np.maximum(a - b, 0), np.maximum(b - a, 0)
-    closed[flip], opened[flip] = a[flip], b[flip]
-    return closed, opened
+def fill_costs(traded, # units traded at the fill, |change in units| (array or scalar)
+               price, # the fill price (the bar's open), same shape
+               cfg:ExecutionConfig, # costs
+              ) -> tuple:
+    "(spread_cost, commission) of fills, in the quote currency: half spread + slippage per unit, commission on value."
+    traded = np.abs(traded)
+    return traded * cfg.unit_spread_cost, traded * price * cfg.commission
 
-def _ledger(units:np.ndarray, o:np.ndarray, s:float, c:float, force_fifo:bool=False) -> pd.DataFrame:
+def _ledger(units:np.ndarray, o:np.ndarray, u_cost:float, c:float, force_fifo:bool=False) -> pd.DataFrame:
     "FIFO trade ledger (backtesting.py's netting rule) from the units held per bar."
     if units[-1] != 0: raise BacktestError("the position must be flat on the last bar (every trade settled)")
     ch = np.flatnonzero(np.diff(units, prepend=0))
@@ -148,8 +148,8 @@ def _ledger(units:np.ndarray, o:np.ndarray, s:float, c:float, force_fifo:bool=Fa
         entry = ch[is_entry]
         exit_ = ch[np.flatnonzero(is_entry) + 1] # the next change closes it (the last bar always closes)
         size = units[entry]
-        rows = (size, entry, exit_, o[entry] * (1 + np.sign(size) * s), o[exit_])
-        return _ledger_frame(*rows, c)
+        rows = (size, entry, exit_, o[entry], o[exit_])
+        return _ledger_frame(*rows, u_cost, c)
     lots = [] # open trades, oldest first: [size, entry_bar, entry_price]
     rows = []
     prev = 0
@@ -164,32 +164,30 @@ def _ledger(units:np.ndarray, o:np.ndarray, s:float, c:float, force_fifo:bool=Fa
                 else:
                     lots[0][0] = size + need; rows.append((-need, eb, k, ep, px)); need = 0
             d = need
-        if d: lots.append([d, k, px * (1 + math.copysign(s, d))])
+        if d: lots.append([d, k, px])
         prev = cur
     if lots: raise BacktestError(f"{len(lots)} trade(s) still open after the last bar")
     cols = list(zip(*rows)) if rows else [[]] * 5
-    return _ledger_frame(*(np.asarray(x) for x in cols), c)
+    return _ledger_frame(*(np.asarray(x) for x in cols), u_cost, c)
 
-def _ledger_frame(size, entry_bar, exit_bar, entry_price, exit_price, c) -> pd.DataFrame:
+def _ledger_frame(size, entry_bar, exit_bar, entry_price, exit_price, u_cost, c) -> pd.DataFrame:
     t = pd.DataFrame({"size": np.asarray(size, np.int64), "entry_bar": np.asarray(entry_bar, np.int64),
                       "exit_bar": np.asarray(exit_bar, np.int64), "entry_price": np.asarray(entry_price, float),
                       "exit_price": np.asarray(exit_price, float)})
-    t["commission"] = t["size"].abs() * (t["entry_price"] + t["exit_price"]) * c
-    t["pnl"] = t["size"] * (t["exit_price"] - t["entry_price"]) - t["commission"]
-    t["return_pct"] = np.sign(t["size"]) * (t["exit_price"] / t["entry_price"] - 1) - t["commission"] / (t["size"].abs() * t["entry_price"])
+    # costs booked on the trade, both legs: what backtesting.py reports as its 'Commission'
+    t["cost"] = t["size"].abs() * (2 * u_cost + (t["entry_price"] + t["exit_price"]) * c)
+    t["pnl"] = t["size"] * (t["exit_price"] - t["entry_price"]) - t["cost"]
+    t["return_pct"] = np.sign(t["size"]) * (t["exit_price"] / t["entry_price"] - 1) - t["cost"] / (t["size"].abs() * t["entry_price"])
     return t
 
-def _simulate(o, c_, units, s, comm, cash):
-    "Equity at each close and the cost paid at each open (numpy core of the vectorised engine)."
+def _simulate(o, c_, units, cfg:ExecutionConfig):
+    "Equity at each close and the costs paid at each open (numpy core of the vectorised engine)."
     u = units.astype(float)
     prev = np.r_[0.0, u[:-1]]
-    closed, opened = _fills(prev, u)
-    adj = o * (1 + np.sign(u) * s)
-    spread_cost = opened * o * s
-    commission = (opened * adj + closed * o) * comm
+    spread_cost, commission = fill_costs(u - prev, o, cfg)
     pnl = u * (c_ - o)
     pnl[1:] += prev[1:] * (o[1:] - c_[:-1])
-    equity = cash + np.cumsum(pnl - spread_cost - commission)
+    equity = cfg.cash + np.cumsum(pnl - spread_cost - commission)
     return equity, spread_cost, commission
 
 # %% ../nbs/06a_backtest.ipynb
@@ -199,7 +197,7 @@ class BacktestResult:
     equity: pd.Series # account equity at each bar's close
     units: pd.Series # whole units held during each bar (set at its open)
     costs: pd.DataFrame # spread and commission paid at each bar's open
-    trades: pd.DataFrame # closed trades, FIFO lots (size, entry/exit bar and price, commission, pnl)
+    trades: pd.DataFrame # closed trades, FIFO lots (size, entry/exit bar and price, cost, pnl)
     stats: dict # see `backtest_stats`
     cfg: ExecutionConfig
     engine: str # 'vectorized' or 'backtesting.py'
@@ -219,7 +217,7 @@ def _prepare(bars, position, cfg):
     n_full = cfg.full_units(ref)
     if n_full < 1: raise BacktestError(f"cash {cfg.cash} x exposure {cfg.exposure} buys no whole unit at {ref}")
     dec = decision_units(pos, n_full, cfg.latency_bars)
-    return bars, cfg, dec, cfg.relative_spread(ref), n_full
+    return bars, cfg, dec, n_full
 
 def backtest_vectorized(bars:pd.DataFrame, # bar frame (open, high, low, close)
                         position, # target position in [-1, 1] per bar (Series on bars.index or array)
@@ -227,12 +225,13 @@ def backtest_vectorized(bars:pd.DataFrame, # bar frame (open, high, low, close)
                         trades:bool=True, # build the FIFO trade ledger (a loop over position changes)
                         periods_per_year:float|None=None, # override the annualisation (default: from the index)
                         n_boot:int=1000, # bootstrap resamples for the Sharpe interval (0: none)
+                        block:int|None=None, # bootstrap block length in bars (None: chosen from the returns, see `block_length`)
                        ) -> BacktestResult:
-    "Simulate `position` with numpy, using backtesting.py's fill and cost conventions."
-    bars, cfg, dec, s, n_full = _prepare(bars, position, cfg)
+    "Simulate `position` with numpy, using backtesting.py's fill conventions and costs in pips at every fill."
+    bars, cfg, dec, n_full = _prepare(bars, position, cfg)
     units = held_units(dec)
     o, c_ = bars["open"].to_numpy(float), bars["close"].to_numpy(float)
-    equity, spread_cost, commission = _simulate(o, c_, units, s, cfg.commission, cfg.cash)
+    equity, spread_cost, commission = _simulate(o, c_, units, cfg)
     if (equity <= 0).any():
         i = int(np.flatnonzero(equity <= 0)[0]); raise BacktestError(f"equity exhausted at bar {i} ({bars.index[i]})")
     # margin: backtesting.py cancels an order it cannot margin; we refuse any position whose notional exceeds the
@@ -242,13 +241,13 @@ def backtest_vectorized(bars:pd.DataFrame, # bar frame (open, high, low, close)
         i = int(np.flatnonzero(over)[0])
         raise BacktestError(f"bar {i} ({bars.index[i]}): position of {units[i]} units exceeds the margin (equity x {1 / cfg.margin:.0f})")
     idx = bars.index
-    tr = _ledger(units, o, s, cfg.commission) if trades else None
+    tr = _ledger(units, o, cfg.unit_spread_cost, cfg.commission) if trades else None
     if tr is not None and len(tr):
         tr.insert(3, "entry_time", idx[tr["entry_bar"].to_numpy()]); tr.insert(4, "exit_time", idx[tr["exit_bar"].to_numpy()])
     eq = pd.Series(equity, idx, name="equity")
     u = pd.Series(units, idx, name="units")
     costs = pd.DataFrame({"spread": spread_cost, "commission": commission}, index=idx)
-    st = backtest_stats(eq, u, costs, tr, n_full, periods_per_year=periods_per_year, n_boot=n_boot)
+    st = backtest_stats(eq, u, costs, tr, n_full, periods_per_year=periods_per_year, n_boot=n_boot, block=block)
     return BacktestResult(eq, u, costs, tr, st, cfg, "vectorized")
 
 # %% ../nbs/06a_backtest.ipynb
@@ -264,6 +263,24 @@ def block_bootstrap_indices(n:int, # rows in the sample
     nb = -(-n // block)
     starts = rng.integers(0, n, size=(n_boot, nb))
     return ((starts[:, :, None] + np.arange(block)) % n).reshape(n_boot, -1)[:, :n]
+
+def block_length(x, # a series [n] or several [n, k] (the longest block any of them needs is used)
+                 min_block:int=1, # never shorter than this (e.g. a few x t_out for overlapping labels)
+                ) -> int:
+    "Data-driven circular block-bootstrap length (Politis-White, via `arch`), at least `min_block`, at most n."
+    from arch.bootstrap import optimal_block_length
+    x = np.asarray(x, float)
+    x = x.reshape(len(x), -1)
+    n = len(x)
+    if n < 1: raise ValueError("block_length: empty series")
+    x = x[:, np.nanstd(x, axis=0) > 0] if n > 1 else x[:, :0]        # a constant column has no autocorrelation to keep
+    b = 1.0
+    if x.shape[1] and n >= 8:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = optimal_block_length(np.nan_to_num(x))["circular"].to_numpy(float)
+        v = v[np.isfinite(v)]
+        if len(v): b = float(v.max())
+    return int(min(n, max(int(min_block), math.ceil(b))))
 
 def bootstrap_ci(values:np.ndarray, # [n_boot] statistic on each resample
                  level:float=0.95) -> tuple[float, float]:
@@ -312,7 +329,9 @@ def backtest_stats(equity:pd.Series, # equity at each close
                    n_full:int, # units in a full position (turnover unit)
                    periods_per_year:float|None=None,
                    n_boot:int=1000, # bootstrap resamples for the Sharpe interval (0: no interval)
-                   seed:int=0) -> dict:
+                   seed:int=0, # bootstrap seed
+                   block:int|None=None, # bootstrap block length (None: `block_length` of the bar returns)
+                  ) -> dict:
     "Trading statistics of one backtest."
     eq = equity.to_numpy(float)
     ppy = float(periods_per_year or periods_per_year_of(equity.index))
@@ -322,7 +341,10 @@ def backtest_stats(equity:pd.Series, # equity at each close
     ann = (1 + total) ** (ppy / n) - 1 if total > -1 else -1.0
     vol = r.std(ddof=1) * math.sqrt(ppy)
     sharpe = float(sharpe_ratio(r, ppy))
-    lo, hi = sharpe_ci(r, ppy, n_boot, seed=seed) if np.isfinite(sharpe) else (float("nan"), float("nan"))
+    if np.isfinite(sharpe) and n_boot:
+        block = block or block_length(r)
+        lo, hi = sharpe_ci(r, ppy, n_boot, block=block, seed=seed)
+    else: lo, hi, block = float("nan"), float("nan"), None
     down = math.sqrt(np.mean(np.minimum(r, 0) ** 2))
     dd = eq / np.maximum.accumulate(eq) - 1
     max_dd = float(dd.min())
@@ -339,7 +361,7 @@ def backtest_stats(equity:pd.Series, # equity at each close
                turnover=turnover, turnover_per_year=turnover / years if years > 0 else float("nan"),
                exposure=float(np.mean(u != 0)), cost_paid=cost, cost_paid_frac=float(cost / eq[0]),
                spread_paid=float(costs["spread"].sum()), commission_paid=float(costs["commission"].sum()),
-               final_equity=float(eq[-1]), periods_per_year=ppy, n_bars=int(len(eq)))
+               final_equity=float(eq[-1]), periods_per_year=ppy, n_bars=int(len(eq)), bootstrap_block=block)
     return out
 
 # %% ../nbs/06a_backtest.ipynb
@@ -356,18 +378,21 @@ def _signal_strategy():
 
 def backtest_backtesting_py(bars:pd.DataFrame, # bar frame
                             position, # target position in [-1, 1] per bar
-                            cfg:ExecutionConfig|None=None,
-                            periods_per_year:float|None=None,
+                            cfg:ExecutionConfig|None=None, # costs and sizing
+                            periods_per_year:float|None=None, # override the annualisation (default: from the index)
                             n_boot:int=1000, # bootstrap resamples for the Sharpe interval (0: none)
+                            block:int|None=None, # bootstrap block length in bars (None: chosen from the returns)
                            ) -> BacktestResult:
     "Simulate `position` with backtesting.py (same conventions as `backtest_vectorized`)."
     from backtesting import Backtest
-    bars, cfg, dec, s, n_full = _prepare(bars, position, cfg)
+    bars, cfg, dec, n_full = _prepare(bars, position, cfg)
+    u_cost, comm = cfg.unit_spread_cost, cfg.commission
+    fill_cost = lambda size, price: abs(size) * (u_cost + price * comm) # called by backtesting.py at every fill
     data = bars[["open", "high", "low", "close"]].rename(columns=str.capitalize)
     data["Volume"] = bars["volume"].to_numpy(float) if "volume" in bars else np.nan
     data["Signal"] = dec
     if isinstance(data.index, pd.DatetimeIndex) and data.index.tz is not None: data.index = data.index.tz_convert(None)
-    bt = Backtest(data, _signal_strategy(), cash=cfg.cash, spread=s, commission=cfg.commission, margin=cfg.margin,
+    bt = Backtest(data, _signal_strategy(), cash=cfg.cash, spread=0.0, commission=fill_cost, margin=cfg.margin,
                   trade_on_close=False, hedging=False, exclusive_orders=False, finalize_trades=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -381,22 +406,26 @@ def backtest_backtesting_py(bars:pd.DataFrame, # bar frame
                        "exit_bar": nt["ExitBar"].to_numpy(np.int64)})
     tr["entry_time"] = idx[tr["entry_bar"].to_numpy()]; tr["exit_time"] = idx[tr["exit_bar"].to_numpy()]
     tr["entry_price"] = nt["EntryPrice"].to_numpy(float); tr["exit_price"] = nt["ExitPrice"].to_numpy(float)
-    tr["commission"] = nt["Commission"].to_numpy(float); tr["pnl"] = nt["PnL"].to_numpy(float)
+    tr["cost"] = nt["Commission"].to_numpy(float); tr["pnl"] = nt["PnL"].to_numpy(float)
     tr["return_pct"] = nt["ReturnPct"].to_numpy(float)
     units = held_units(dec)
-    # backtesting.py does not itemise costs per bar; they follow from its fills (spread on each unit opened,
-    # commission on both legs), and the commission total must match what it booked on its trades
+    # backtesting.py does not itemise costs per bar; they follow from its fills (half spread + slippage per unit,
+    # commission on value, at every fill), and their total must match what it booked on its trades
     o, c_ = bars["open"].to_numpy(float), bars["close"].to_numpy(float)
-    _, spread_cost, commission = _simulate(o, c_, units, s, cfg.commission, cfg.cash)
-    if abs(commission.sum() - tr["commission"].sum()) > 1e-9 * cfg.cash + 1e-6 * abs(tr["commission"].sum()):
-        raise BacktestError(f"commission booked by backtesting.py ({tr['commission'].sum()}) differs from its fills ({commission.sum()})")
+    _, spread_cost, commission = _simulate(o, c_, units, cfg)
+    booked, ours = tr["cost"].sum(), spread_cost.sum() + commission.sum()
+    if abs(ours - booked) > 1e-9 * cfg.cash + 1e-6 * abs(booked):
+        raise BacktestError(f"costs booked by backtesting.py ({booked}) differ from its fills ({ours})")
     costs = pd.DataFrame({"spread": spread_cost, "commission": commission}, index=idx)
     u = pd.Series(units, idx, name="units")
-    st = backtest_stats(eq, u, costs, tr, n_full, periods_per_year=periods_per_year, n_boot=n_boot)
+    st = backtest_stats(eq, u, costs, tr, n_full, periods_per_year=periods_per_year, n_boot=n_boot, block=block)
     return BacktestResult(eq, u, costs, tr, st, cfg, "backtesting.py", native=native, bt=bt)
 
 # %% ../nbs/06a_backtest.ipynb
-def compare_engines(a:BacktestResult, b:BacktestResult, rtol:float=1e-6) -> dict:
+def compare_engines(a:BacktestResult, # one engine's result
+                    b:BacktestResult, # the other's, on the same bars, positions and costs
+                    rtol:float=1e-6, # largest relative difference tolerated
+                   ) -> dict:
     "Largest relative differences between two backtests; raises `BacktestError` beyond `rtol`."
     ea, eb = a.equity.to_numpy(), b.equity.to_numpy()
     out = {"equity": float(np.max(np.abs(ea - eb) / np.abs(eb))), "final_equity": abs(ea[-1] - eb[-1]) / abs(eb[-1])}
@@ -406,7 +435,7 @@ def compare_engines(a:BacktestResult, b:BacktestResult, rtol:float=1e-6) -> dict
     if len(a.trades) and not (a.trades[cols].to_numpy() == b.trades[cols].to_numpy()).all():
         i = int(np.flatnonzero((a.trades[cols].to_numpy() != b.trades[cols].to_numpy()).any(1))[0])
         raise BacktestError(f"engines disagree on trade {i}: {a.trades.iloc[i].to_dict()} vs {b.trades.iloc[i].to_dict()}")
-    for c in ["entry_price", "exit_price", "pnl", "commission"]:
+    for c in ["entry_price", "exit_price", "pnl", "cost"]:
         x, y = a.trades[c].to_numpy(), b.trades[c].to_numpy()
         out[c] = float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-12 * a.cfg.cash))) if len(x) else 0.0
     out["pnl"] = float(np.max(np.abs(a.trades["pnl"].to_numpy() - b.trades["pnl"].to_numpy())) / a.cfg.cash) if len(a.trades) else 0.0
