@@ -161,7 +161,8 @@ def _mapping(s:str) -> dict:
         out[k.strip()] = v.strip()
     return out
 
-def plugin_digest(directory) -> dict:
+def plugin_digest(directory, # a plug-in directory (--feature-plugins)
+                 ) -> dict:
     "file name -> SHA-256 of every plug-in `.py` file in `directory` (a changed plug-in is another dataset)."
     d = Path(directory)
     if not d.is_dir(): raise DataError(f"{d}: plug-in directory does not exist")
@@ -220,7 +221,9 @@ class DatasetSpec(FlagGroup):
             raise DataError(f"--plugins {self.plugins}: not registered; name their directory with --feature-plugins DIR")
         return FeatureConfig(plugins=tuple(p for p in self.plugins.split(",") if p))
 
-    def input_files(self, pair:str, data_dir="data"): # pair: the currency pair; data_dir: where HistData downloads are cached
+    def input_files(self, pair:str, # the currency pair
+                    data_dir="data", # where HistData downloads are cached (data_dir/histdata/<pair>/)
+                   ):
         "The input for `pair`: --input with {pair} replaced, or the HistData archives (downloaded into the cache when asked)."
         if self.histdata_download:
             if self.source != "histdata": raise DataError("--histdata-download needs --source histdata")
@@ -304,7 +307,8 @@ def find_dataset(dataset:str, # a dataset directory, 'latest', or a cache key / 
         raise DataError(f"--dataset {s} is a {ds.pair} dataset, not {check_pair(pair)}; pass --pairs {ds.pair}")
     return ds
 
-def dataset_spec_of(prepared:PreparedDataset) -> DatasetSpec|None:
+def dataset_spec_of(prepared:PreparedDataset, # a prepared dataset
+                   ) -> DatasetSpec|None:
     "The spec a dataset was prepared with (None for datasets built in Python without one)."
     d = (prepared.meta or {}).get("dataset_spec")
     return DatasetSpec.from_dict(d) if d else None

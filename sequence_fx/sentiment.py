@@ -1000,12 +1000,13 @@ def _clock_bar_close(index:pd.DatetimeIndex) -> pd.DatetimeIndex:
 def sentiment_features_for_bars(bars:pd.DataFrame, # bar frame (UTC index = bar open times for clock bars)
                                 pair:str, # e.g. 'eurusd'
                                 gdelt_dir, # folder of GKG batches (and the download cache)
-                                cfg:SentimentConfig|None=None,
+                                cfg:SentimentConfig|None=None, # model, lag, half-lives (default SentimentConfig())
                                 mirror:str|None=None, # base URL replacing GDELT's (implies nothing unless download=True)
                                 download:bool=False, # fetch missing batches first
-                                start=None, end=None, # batch stamps to use (default: what the bars need)
+                                start=None, # first batch stamp to use (default: what the first bar's warm-up needs)
+                                end=None, # last batch stamp to use (default: the last one usable by the last close)
                                 bar_close=None, # close time per bar; required for event (DC) bars, default index + spacing for clock bars
-                                progress:bool=True,
+                                progress:bool=True, # show progress bars
                                ) -> pd.DataFrame:
     "Per-bar sentiment features for `bars` from GDELT GKG batches in `gdelt_dir`, indexed like `bars`, without look-ahead; `sent_coverage` marks missing batches."
     cfg = cfg or SentimentConfig()
