@@ -347,6 +347,7 @@ class AuditThresholds:
     min_trades: int = 30 # trades needed before the hit rate is judged
     edge: float = 0.10 # a lower bound of model minus best baseline (accuracy or balanced accuracy) above this is implausible
     one_class: float = 0.8 # predicting one class on at least this share of rows is degenerate
+    missing_class: float = 0.2 # never predicting a class that at least this share of the rows has is degenerate
     constant_proba: float = 0.01 # every probability column with a standard deviation below this: near-constant
     def to_dict(self) -> dict: return asdict(self)
 
@@ -354,12 +355,12 @@ class AuditThresholds:
 class Alarm:
     "One finding of the audit: a red banner in the report and an entry in metrics.json."
     kind: str # 'leakage', 'plausibility', 'degenerate' or 'data'
-    code: str # 'truncation', 'feature_ic', 'sharpe', 'hit_rate', 'edge', 'one_class', 'constant_proba', 'constant_position', 'absent_class', 'zero_variance'
+    code: str # 'truncation', 'feature_ic', 'sharpe', 'hit_rate', 'edge', 'one_class', 'missing_class', 'constant_proba', 'below_majority', 'constant_position', 'absent_class', 'zero_variance'
     message: str # one line naming the cause
     detail: dict = field(default_factory=dict) # the numbers behind it
     def to_dict(self) -> dict: return asdict(self)
 
-_HEADLINE_SWITCH = ("one_class", "constant_proba", "constant_position") # degenerate predictions: lead with accuracy and log loss
+_HEADLINE_SWITCH = ("one_class", "missing_class", "constant_proba", "below_majority", "constant_position") # lead with accuracy and log loss
 
 @dataclass
 class Audit:
@@ -497,12 +498,22 @@ def audit_report(prepared:PreparedDataset, # the dataset the run used
         checks["predicted_share"] = {labels[i]: float(s) for i, s in enumerate(share)}
         checks["proba_std"] = float(p.std(0).max())
         never = [labels[i] for i in range(len(share)) if share[i] == 0]
+        truth = np.bincount(prepared.y[prepared.sample_index(split)], minlength=p.shape[1]) / max(len(p), 1)
         if share.max() >= th.one_class:
             alarms.append(Alarm("degenerate", "one_class", f"predicts '{labels[int(share.argmax())]}' on {share.max():.0%} of rows"
                                 + (f" and never {', '.join(repr(c) for c in never)}" if never else ""), checks["predicted_share"]))
+        else:
+            missing = [i for i in range(len(share)) if share[i] == 0 and truth[i] >= th.missing_class]
+            if missing:
+                alarms.append(Alarm("degenerate", "missing_class", "never predicts " + ", ".join(f"'{labels[i]}' ({truth[i]:.0%} of the rows)" for i in missing),
+                                    {"predicted_share": checks["predicted_share"], "true_share": {labels[i]: float(t) for i, t in enumerate(truth)}}))
         if checks["proba_std"] < th.constant_proba:
             alarms.append(Alarm("degenerate", "constant_proba", f"probabilities are nearly constant (largest standard deviation "
                                                                 f"{checks['proba_std']:.4f} < {th.constant_proba:g})", {"std": checks["proba_std"]}))
+    mj = (paired or {}).get("majority", {})
+    if all(mj.get(m, {}).get("verdict") == "worse" for m in ("accuracy", "log_loss")):
+        alarms.append(Alarm("degenerate", "below_majority", f"accuracy {_fmt_diff(mj['accuracy'])} and log loss {_fmt_diff(mj['log_loss'])} "
+                                                            f"are both worse than always predicting the majority class", mj))
     if position is not None:
         pos = np.asarray(position, float)
         checks["position_std"] = float(np.std(pos))
