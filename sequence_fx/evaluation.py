@@ -1101,6 +1101,12 @@ def dataset_for_checkpoint(predictor, # a sequence_fx.training.SignalPredictor (
                     where, ds.meta.get("cache_key", "?")[:12], key[:12])
     return ds, "re-prepared"
 
+def _over_checkpoint(spec:DatasetSpec|None, predictor, dataset:str|None) -> DatasetSpec|None:
+    "Dataset flags given to sfx-evaluate change the checkpoint's recorded options (e.g. only --input): the rest stays as trained."
+    base = predictor.meta.get("dataset_spec")
+    if dataset or spec is None or not base: return spec
+    return DatasetSpec.from_dict({**base, **{k: getattr(spec, k) for k in spec.given}}).with_given(spec.given)
+
 def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eurusd
                      checkpoint_path:str="runs/{pair}/best_model.pt", # best_model.pt, a run dir, or a path with {pair}
                      dataset:str|None=None, # evaluate on this prepared dataset (directory, 'latest' or cache key) instead of the checkpoint's own
@@ -1120,7 +1126,7 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      device:str="auto", # device for inference and walk-forward training: auto, cpu, cuda
                      threads:int=0, # torch CPU threads (0: min(4, cores))
                      truncation_audit:bool=True, # rebuild the features from truncated data to look for leaks (seconds; minutes with sentiment)
-                     spec:DatasetSpec|None=None, # dataset flags, as for sfx-prepare: given explicitly, they name the dataset to evaluate on
+                     spec:DatasetSpec|None=None, # dataset flags, as for sfx-prepare: given explicitly, they change the checkpoint's options (e.g. --input)
                     ) -> list:
     "Evaluate trained checkpoints against baselines, backtest them net of costs, audit them and write the reports."
     import torch
@@ -1136,7 +1142,7 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
         ck = _checkpoint_for(checkpoint_path, pair, len(pair_list))
         model = load_signal_model(ck, resolve_device(device))
         if model.pair != pair: raise EvaluationError(f"checkpoint {ck} was trained on {model.pair}, not on --pairs {pair}")
-        if explicit: prepared, origin = resolve_dataset(pair, spec, dataset, data_dir), "given"
+        if explicit: prepared, origin = resolve_dataset(pair, _over_checkpoint(spec, model, dataset), dataset, data_dir), "given"
         else:
             prep_kw = {k: getattr(spec, k) for k in ("source", "input") if spec is not None and getattr(spec, k) is not None}
             prepared, origin = dataset_for_checkpoint(model, data_dir, f"checkpoint {ck}", **prep_kw)
