@@ -541,7 +541,8 @@ def audit_report(prepared:PreparedDataset, # the dataset the run used
     if degenerate and (paired or {}).get("majority"):
         mj = paired["majority"]
         headline = {"metric": "accuracy", "against": "majority", **{m: mj[m] for m in mj}}
-        cause = "; ".join(a.message for a in alarms if a.code in _HEADLINE_SWITCH)
+        cause = "; ".join("accuracy and log loss both worse than always-majority" if a.code == "below_majority" else a.message
+                          for a in alarms if a.code in _HEADLINE_SWITCH)
         verdict = (f"DEGENERATE {name} ({cause}): " + "; ".join(
             f"{m.replace('_', ' ')} {mj[m]['model']:.3f} vs always-majority {mj[m]['baseline_value']:.3f}: {_fmt_diff(mj[m])} ({mj[m]['verdict']})"
             for m in ("accuracy", "log_loss") if m in mj))
