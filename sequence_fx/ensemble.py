@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_ensemble.ipynb 3
 from __future__ import annotations
-import html as _html, json, logging
+import dataclasses, html as _html, json, logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -12,19 +12,19 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.stats import rankdata
 
-from .data import atomic_write_text, check_pair
+from .data import atomic_write_text, check_pair, cpu_threads
 from .dataset import PreparedDataset, SPLITS
-from .backtest import ExecutionConfig, backtest_vectorized, block_bootstrap_indices, bootstrap_ci, positions_from_proba
-from .evaluation import (EvaluationError, Evaluation, evaluate, prediction_metrics, check_predictions,
-                                    write_report, external_urls, check_model_matches, dataset_for_checkpoint, _from_counts, _row_losses,
-                                    _fig_html, _table_html, _finite_or_none, _json_default)
+from .prepare import ACCESS_FIELDS, DatasetSpec, dataset_pairs, resolve_dataset
+from .backtest import ExecutionConfig, backtest_vectorized, positions_from_proba
+from .evaluation import (EvaluationError, Evaluation, LOWER_IS_BETTER, evaluate, prediction_metrics, paired_differences,
+                                    audit_report, check_predictions, write_report, external_urls, check_model_matches,
+                                    dataset_for_checkpoint, _over_checkpoint, _fig_html, _table_html, _finite_or_none, _json_default)
 
 # %% auto 0
-__all__ = ['log', 'EnsembleError', 'Member', 'signal_member', 'timesfm_member', 'fixed_member', 'mixture_log_loss', 'fit_weights',
-           'weight_curve', 'stack_features', 'fit_stacker', 'stack_predict', 'Ensemble', 'fit_ensemble',
-           'plot_weight_curve', 'paired_difference', 'restrict_years', 'EnsembleEvaluation', 'evaluate_ensemble',
+__all__ = ['log', 'PAIRED_METRICS', 'EnsembleError', 'Member', 'signal_member', 'timesfm_member', 'fixed_member',
+           'mixture_log_loss', 'fit_weights', 'weight_curve', 'stack_features', 'fit_stacker', 'stack_predict',
+           'Ensemble', 'fit_ensemble', 'plot_weight_curve', 'restrict_years', 'EnsembleEvaluation', 'evaluate_ensemble',
            'timesfm_summary', 'ensemble_sections_html', 'write_ensemble_report', 'checkpoint_in', 'ensemble_dataset',
            'ensemble_command', 'ensemble_cli']
 
@@ -233,52 +233,7 @@ def plot_weight_curve(ens:Ensemble, # a two-member ensemble
     return fig
 
 # %% ../nbs/06c_ensemble.ipynb
-_PAIRED = ("log_loss", "brier", "accuracy", "balanced_accuracy", "ic")
-
-def paired_difference(y, # true classes [n]
-                      pa, # probabilities of predictor a [n, K]
-                      pb, # probabilities of predictor b [n, K]
-                      fwd_return=None, # realised forward returns [n] (for the IC)
-                      n_boot:int=1000, # bootstrap resamples
-                      block:int=10, # block length (use the harness's)
-                      seed:int=0, # bootstrap seed
-                      level:float=0.95, # interval level
-                     ) -> dict:
-    "metric(a) - metric(b) on the same rows with a paired block-bootstrap interval: {metric: {'value', 'lo', 'hi'}}."
-    y, pa = check_predictions(y, pa, "paired_difference a")
-    _, pb = check_predictions(y, pb, "paired_difference b")
-    n, k = len(y), pa.shape[1]
-    la, ba = _row_losses(y, pa); lb, bb = _row_losses(y, pb)
-    ca, cb = pa.argmax(1), pb.argmax(1)
-    sa, sb = pa[:, -1] - pa[:, 0], pb[:, -1] - pb[:, 0]
-    fwd = None if fwd_return is None else np.asarray(fwd_return, float)
-    def stats(idx): # idx [b, n] -> {metric: [b]} differences
-        out = {"log_loss": la[idx].mean(1) - lb[idx].mean(1), "brier": ba[idx].mean(1) - bb[idx].mean(1)}
-        b = len(idx)
-        for m in ("accuracy", "balanced_accuracy"): out[m] = 0.0
-        for sign, c in ((1, ca), (-1, cb)):
-            codes = (np.arange(b)[:, None] * k * k + y[idx] * k + c[idx]).ravel()
-            fc = _from_counts(np.bincount(codes, minlength=b * k * k).reshape(b, k, k))
-            for m in ("accuracy", "balanced_accuracy"): out[m] = out[m] + sign * fc[m]
-        if fwd is not None:
-            rf = rankdata(fwd[idx], axis=1); rf -= rf.mean(1, keepdims=True)
-            ic = []
-            for s in (sa, sb):
-                rs = rankdata(s[idx], axis=1); rs -= rs.mean(1, keepdims=True)
-                with np.errstate(invalid="ignore", divide="ignore"): ic.append((rs * rf).sum(1) / np.sqrt((rs * rs).sum(1) * (rf * rf).sum(1)))
-            out["ic"] = ic[0] - ic[1]
-        return out
-    point = {m: float(v[0]) for m, v in stats(np.arange(n)[None]).items()}
-    boots = {m: [] for m in point}
-    chunk = max(1, 2_000_000 // n)
-    for c0 in range(0, n_boot, chunk):
-        for m, v in stats(block_bootstrap_indices(n, min(chunk, n_boot - c0), block, seed + c0)).items(): boots[m].append(v)
-    out = {}
-    for m, v in point.items():
-        lo, hi = bootstrap_ci(np.concatenate(boots[m]), level) if n_boot else (float("nan"), float("nan"))
-        out[m] = {"value": v, "lo": lo, "hi": hi}
-    out["_bootstrap"] = {"n_boot": n_boot, "block": block, "level": level, "seed": seed}
-    return out
+PAIRED_METRICS = ("log_loss", "brier", "accuracy", "balanced_accuracy", "ic") # compared between the ensemble and its best member
 
 # %% ../nbs/06c_ensemble.ipynb
 def restrict_years(prepared:PreparedDataset, # the dataset
@@ -304,25 +259,33 @@ def restrict_years(prepared:PreparedDataset, # the dataset
 
 @dataclass
 class EnsembleEvaluation:
-    "The ensemble's `Evaluation` (its metrics hold every predictor on the same rows) plus what only an ensemble has."
+    "The ensemble's `Evaluation` (its metrics hold every predictor on the same rows; its audit judges the ensemble) plus what only an ensemble has."
     ev: Evaluation # ensemble first, then 'stacked', the members, the baselines
     ensemble: Ensemble # the fitted rules
     best_member: str # chosen on the fit split (validation)
-    paired: dict # 'ensemble' / 'stacked' -> paired_difference against the best member
+    paired: dict # 'ensemble' / 'stacked' -> paired_differences against the best member, per metric
     backtests: pd.DataFrame # net-of-costs statistics per predictor (same bars, costs and signal rule)
     members: list # the Member objects (their meta: checkpoint, TimesFM forecasts, ...)
     predictions: dict # name -> probabilities on the evaluated rows
     fwd_return: np.ndarray # realised forward returns on the evaluated rows
+    member_alarms: dict = field(default_factory=dict) # member / 'stacked' -> the audit's degenerate-model alarm messages
 
-    def paired_table(self, metrics=_PAIRED) -> pd.DataFrame: # metrics to show
-        "'value [lo, hi]' of each combination minus the best member."
-        return pd.DataFrame({f"{k} - {self.best_member}": {m: f"{d[m]['value']:+.4f} [{d[m]['lo']:+.4f}, {d[m]['hi']:+.4f}]"
-                                                            for m in metrics if m in d} for k, d in self.paired.items()}).T
+    def paired_table(self) -> pd.DataFrame:
+        "Each combination minus the best member, per metric: the difference with its interval and the verdict."
+        rows = []
+        for k, d in self.paired.items():
+            for m, x in d.items():
+                rows.append({"combination": k, "metric": m, "better": "lower" if m in LOWER_IS_BETTER else "higher",
+                             f"{k} value": x["model"], f"{self.best_member} value": x["baseline_value"],
+                             "difference": f"{x['value']:+.4f} [{x['lo']:+.4f}, {x['hi']:+.4f}]", "verdict": x["verdict"]})
+        t = pd.DataFrame(rows)
+        return t.assign(combination=t.combination + " - " + self.best_member)[
+            ["combination", "metric", "better", "difference", "verdict"]] if len(t) else t
 
 def _backtest_row(ev:Evaluation, p:np.ndarray, threshold:float, sizing:str) -> dict:
     pos = np.zeros(len(ev.bars))
     pos[ev.rows - ev.rows[0]] = positions_from_proba(p, threshold, sizing)
-    st = backtest_vectorized(ev.bars, pd.Series(pos, ev.bars.index), ev.exec_cfg).stats
+    st = backtest_vectorized(ev.bars, pd.Series(pos, ev.bars.index), ev.exec_cfg, block=ev.blocks.get("backtest")).stats
     return {k: st[k] for k in ("sharpe", "sharpe_ci", "total_return", "annual_return", "max_drawdown", "hit_rate", "n_trades",
                                "exposure", "cost_paid_frac")}
 
@@ -337,9 +300,11 @@ def evaluate_ensemble(prepared:PreparedDataset, # the dataset members and rules 
                       n_boot:int=1000, # bootstrap resamples
                       seed:int=0, # bootstrap seed
                       audit:bool=True, # replay the ensemble's backtest in backtesting.py
+                      checks:bool=True, # run the harness's leakage and sanity audit (and the members' alarms)
+                      truncation:bool=True, # with checks: include the truncation audit (rebuilds the features: seconds)
                       meta:dict|None=None, # extra run metadata for the report
                      ) -> EnsembleEvaluation:
-    "Every member, both combinations and the baselines on the same rows: metrics with intervals, paired differences, backtests."
+    "Every member, both combinations and the baselines on the same rows: metrics with intervals, paired differences, backtests, the audit."
     if split == ens.fit_split: raise EnsembleError(f"the ensemble was fitted on {split}: evaluate it on another split")
     if [m.name for m in members] != ens.members: raise EnsembleError(f"members {[m.name for m in members]} are not the ensemble's {ens.members}")
     probas = _member_probas(members, prepared, split)
@@ -347,21 +312,29 @@ def evaluate_ensemble(prepared:PreparedDataset, # the dataset members and rules 
     ev_prep = restrict_years(prepared, split, years) if years else prepared
     keep = np.isin(prepared.sample_index(split), ev_prep.sample_index(split))
     preds = {k: v[keep] for k, v in preds.items()}
+    ys = sorted({int(y) for y in (str(years).split(",") if isinstance(years, str) else years)}) if years else None
     ev = evaluate(ev_prep, preds["ensemble"], split, name="ensemble", exec_cfg=exec_cfg, threshold=threshold, sizing=sizing,
-                  audit=audit, n_boot=n_boot, seed=seed,
+                  audit=audit, n_boot=n_boot, seed=seed, checks=checks, truncation=truncation,
                   meta={"ensemble": ens.to_dict(), "members": {m.name: {k: v for k, v in m.meta.items() if k != "forecasts"} for m in members},
-                        **({"years": sorted({int(y) for y in str(years).split(",")}) if isinstance(years, str) else list(years)} if years else {}),
-                        **(meta or {})})
+                        **({"years": ys} if ys else {}), **(meta or {})})
+    t_out = ev_prep.data_cfg.t_out
     y, fwd = ev_prep.y[ev.rows], ev_prep.frame["fwd_return"].to_numpy(float)[ev.rows]
-    block = ev.metrics["ensemble"].get("_bootstrap", {}).get("block", max(int(round(len(y) ** (1 / 3))), ev_prep.data_cfg.t_out))
-    others = {k: prediction_metrics(y, p, fwd, n_boot=n_boot, block=block, seed=seed) for k, p in preds.items() if k != "ensemble"}
+    block = ev.blocks["metrics"]                                  # the harness's data-driven block: same resamples for everyone
+    others = {k: prediction_metrics(y, p, fwd, n_boot=n_boot, block=block, seed=seed, t_out=t_out) for k, p in preds.items() if k != "ensemble"}
     base = {k: v for k, v in ev.metrics.items() if k != "ensemble"}
     if set(others) & set(base): raise EnsembleError(f"member names {sorted(set(others) & set(base))} clash with the baselines' names")
     ev.metrics = {"ensemble": ev.metrics["ensemble"], **others, **base}
     best = ens.best_member
-    paired = {k: paired_difference(y, preds[k], preds[best], fwd, n_boot, block, seed) for k in ("ensemble", "stacked")}
+    paired = {k: paired_differences(y, (preds[k], None), {best: (preds[best], None)}, fwd, PAIRED_METRICS, against=best, n_boot=n_boot,
+                                    block=block, seed=seed, t_out=t_out) for k in ("ensemble", "stacked")} if n_boot else {}
     bt = pd.DataFrame({k: _backtest_row(ev, p, threshold, sizing) for k, p in preds.items()}).T
-    return EnsembleEvaluation(ev, ens, best, paired, bt, members, preds, fwd)
+    alarms = {}
+    if checks and ev.report_audit is not None:
+        for k, p in preds.items():
+            if k == "ensemble": continue
+            a = audit_report(ev_prep, split, p, name=k, truncation=ev.report_audit.truncation or False)
+            alarms[k] = [x.message for x in a.alarms if x.kind == "degenerate"]
+    return EnsembleEvaluation(ev, ens, best, paired, bt, members, preds, fwd, alarms)
 
 # %% ../nbs/06c_ensemble.ipynb
 def timesfm_summary(eev:EnsembleEvaluation, # an ensemble evaluation
@@ -390,13 +363,16 @@ def ensemble_sections_html(eev:EnsembleEvaluation, # an ensemble evaluation
     bt = eev.backtests.assign(sharpe_ci=eev.backtests["sharpe_ci"].map(lambda v: f"[{v[0]:.2f}, {v[1]:.2f}]"))
     parts += [f"<h2>Paired differences against the best member ({e(eev.best_member)})</h2>",
               "<p class='note'>metric(combination) − metric(best member) on the same rows, both computed on each block-bootstrap "
-              "resample. Log loss and Brier: below zero is better; accuracy, balanced accuracy and IC: above zero is better.</p>",
+              "resample (the harness's <code>paired_differences</code>: same block length, same widening). Log loss and Brier: below "
+              "zero is better; accuracy, balanced accuracy and IC: above zero is better.</p>",
               _table_html(eev.paired_table()),
               "<h2>Backtests of every predictor, net of costs (same bars, costs and signal rule)</h2>", _table_html(bt), "<h2>Members</h2>"]
     tf = timesfm_summary(eev)
     for m in eev.members:
         info = tf.get(m.name) or {k: v for k, v in m.meta.items() if k != "forecasts"}
         parts.append(f"<h3>{e(m.name)} ({e(m.kind)})</h3>")
+        for msg in eev.member_alarms.get(m.name, []):
+            parts.append(f"<p class='note'><b>Audit alarm (degenerate member): {e(m.name)} {e(msg)}</b></p>")
         if m.name in tf:
             lic = str(tf[m.name].get("licence", "?"))
             parts.append(f"<p class='note'>TimesFM {e(str(tf[m.name].get('version')))} weights licence: "
@@ -423,6 +399,7 @@ def write_ensemble_report(eev:EnsembleEvaluation, # the ensemble evaluation
     atomic_write_text(paths["report"], page)
     js = json.loads(Path(paths["metrics"]).read_text(encoding="utf-8"))
     js["ensemble"] = {**eev.ensemble.to_dict(), "paired_vs_best_member": eev.paired, "timesfm": timesfm_summary(eev),
+                      "member_alarms": eev.member_alarms,
                       "backtests": json.loads(eev.backtests.to_json(orient="index"))}
     atomic_write_text(paths["metrics"], json.dumps(_finite_or_none(json.loads(json.dumps(js, default=_json_default))), indent=1, allow_nan=False))
     log.info("ensemble report written to %s", report_dir)
@@ -438,29 +415,36 @@ def checkpoint_in(root, # sfx-train's --run-dir
                                             f"(--checkpoint-root is sfx-train's --run-dir)")
     return p
 
+def _years_apart(spec:DatasetSpec|None) -> tuple:
+    "(the evaluated years or None, the spec without --years as a dataset option unless it picks HistData downloads)."
+    if spec is None or "years" not in spec.given: return None, spec
+    if spec.histdata_download: return spec.years, spec
+    return spec.years, dataclasses.replace(spec).with_given(set(spec.given) - {"years"})
+
 def ensemble_dataset(predictor, # the supervised member's SignalPredictor
+                     pair:str, # the pair
                      where:str, # names the checkpoint in messages
-                     t_in:int|None=None, # --t-in: must equal the checkpoint's (None: take it)
-                     t_out:int|None=None, # --t-out: must equal the checkpoint's (None: take it)
+                     dataset:str|None=None, # --dataset: a prepared dataset (directory, 'latest' or cache key) instead of the checkpoint's own
+                     spec:DatasetSpec|None=None, # the dataset flags (`.given`: those given explicitly)
                      data_dir:str="data", # prepared-dataset cache
-                     source:str="sample", # source to re-prepare from when the checkpoint's dataset is no longer cached
-                     input:str|None=None, # input files for histdata/csv
                     ) -> tuple[PreparedDataset, str]:
-    "(dataset, origin): the dataset the ensemble is fitted and judged on — the checkpoint's own, checked against the window flags."
-    for k, v in (("t_in", t_in), ("t_out", t_out)):
-        if v is not None and int(v) != getattr(predictor.data_cfg, k):
-            raise EnsembleError(f"--{k.replace('_', '-')} {v}: {where} was trained with {k}={getattr(predictor.data_cfg, k)}; "
-                                f"drop the flag or pass a checkpoint trained with {k}={v}")
-    prepared, origin = dataset_for_checkpoint(predictor, data_dir, where, source=source, **({"input": input} if input else {}))
+    "(dataset, origin): the dataset the ensemble is fitted and judged on, resolved as sfx-evaluate resolves a checkpoint's, and checked against it."
+    explicit = bool(dataset) or bool(spec is not None and set(spec.given) - set(ACCESS_FIELDS))
+    if explicit: prepared, origin = resolve_dataset(pair, _over_checkpoint(spec, predictor, dataset), dataset, data_dir), "given"
+    else:
+        kw = {k: getattr(spec, k) for k in ("source", "input") if spec is not None and getattr(spec, k) is not None}
+        prepared, origin = dataset_for_checkpoint(predictor, data_dir, where, **kw)
+    key, ck_key = prepared.meta.get("cache_key"), predictor.meta.get("cache_key")
+    if explicit and ck_key and key != ck_key: log.warning("%s: evaluating on dataset %s, not the training dataset %s", pair, (key or "?")[:12], ck_key[:12])
     check_model_matches(predictor, prepared, where)
     return prepared, origin
 
 def ensemble_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eurusd
-                     years:str|None=None, # evaluate only the test rows in these calendar years, e.g. 2023 or 2022,2023
-                     t_in:int|None=None, # bars per input window (checked against the checkpoint; default: the checkpoint's)
-                     t_out:int|None=None, # bars the label looks ahead (checked against the checkpoint; default: the checkpoint's)
                      checkpoint_root:str="runs", # finds <checkpoint-root>/<pair>/best_model.pt (sfx-train's --run-dir)
+                     dataset:str|None=None, # a prepared dataset (directory, 'latest' or cache key) instead of the checkpoint's own
+                     data_dir:str="data", # prepared-dataset cache
                      device:str="auto", # cpu, cuda, cuda:N or auto, for both models
+                     threads:int=0, # torch CPU threads (0: min(4, cores))
                      timesfm_version:str="2.5", # 2.5 (Apache-2.0 weights) or 3 (non-commercial, non-production weights)
                      timesfm_path:str|None=None, # TimesFM weights directory (config.json, model.safetensors); default: the local Hugging Face cache
                      context_len:int=512, # bars of closes TimesFM reads per forecast
@@ -473,21 +457,22 @@ def ensemble_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      threshold:float=0.0, # minimum probability of the chosen direction to trade
                      sizing:str="fixed", # fixed or confidence
                      report_dir:str="reports/ensemble", # the report goes to <report-dir>/<pair>/
-                     data_dir:str="data", # prepared-dataset cache
-                     source:str="sample", # data source to re-prepare the checkpoint's dataset from: sample, histdata or csv
-                     input:str|None=None, # input files for histdata/csv
                      n_boot:int=1000, # bootstrap resamples for the intervals
                      seed:int=0, # seed for the bootstrap and the random baseline
+                     truncation_audit:bool=True, # rebuild the features from truncated data to look for leaks (seconds; minutes with sentiment)
                      progress:bool=True, # progress bars
+                     spec:DatasetSpec|None=None, # dataset flags as for sfx-prepare; --years: evaluate only the test rows of those years
                     ) -> list:
-    "Fit the supervised model + TimesFM ensemble on validation, judge it with every member and the baselines on test, write the reports."
+    "Fit the supervised model + TimesFM ensemble on validation, judge it with every member and the baselines on test, audit it, write the reports."
+    import torch
     from sequence_fx.tsfm import check_version, find_weights, TimesFMForecaster
     from sequence_fx.training import load_signal_model
-    pair_list = [check_pair(p) for p in str(pairs).split(",") if p.strip()]
-    if not pair_list: raise EnsembleError("--pairs: no pair given")
+    pair_list = dataset_pairs(pairs, dataset)
+    years, ds_spec = _years_apart(spec)
     version = check_version(timesfm_version)
     weights = find_weights(version, timesfm_path)                     # the one clear error, before anything slow
     cks = {pair: checkpoint_in(checkpoint_root, pair) for pair in pair_list}
+    torch.set_num_threads(cpu_threads(threads))
     fc = TimesFMForecaster(version, weights, device, batch_size)
     exec_base = dict(spread_pips=spread_pips, commission=commission, slippage_pips=slippage_pips)
     out = []
@@ -495,26 +480,30 @@ def ensemble_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
         ck = cks[pair]
         pred = load_signal_model(ck, fc.device)
         if pred.pair != pair: raise EnsembleError(f"checkpoint {ck} was trained on {pred.pair}, not on --pairs {pair}")
-        prepared, origin = ensemble_dataset(pred, f"checkpoint {ck}", t_in, t_out, data_dir, source, input)
+        prepared, origin = ensemble_dataset(pred, pair, f"checkpoint {ck}", dataset, ds_spec, data_dir)
         if years: restrict_years(prepared, "test", years)                 # an empty selection fails before any forecast
         members = [signal_member(pred, prepared, "supervised", fc.device),
                    timesfm_member(fc, prepared, "timesfm", context_len, forecast_cache or None, progress)]
         members[0].meta["checkpoint"] = str(ck)
         ens = fit_ensemble(members, prepared, "val", stack_c)
+        key = prepared.meta.get("cache_key")
         eev = evaluate_ensemble(prepared, members, ens, "test", years, ExecutionConfig(pair=pair, **exec_base), threshold, sizing,
-                                n_boot, seed, meta={"dataset": {"cache_key": prepared.meta.get("cache_key"), "origin": origin}})
+                                n_boot, seed, truncation=truncation_audit,
+                                meta={"checkpoint": str(ck), "dataset": {"cache_key": key, "origin": origin, "checkpoint_cache_key": pred.meta.get("cache_key"),
+                                      "spec": prepared.meta.get("spec") or {}, "dataset_spec": prepared.meta.get("dataset_spec")}})
         paths = write_ensemble_report(eev, Path(report_dir) / pair)
-        m, d, st = eev.ev.metrics, eev.paired["ensemble"], eev.ev.backtest.stats
-        fmt = lambda x: f"{x['value']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}]"
-        print(f"{pair}: ensemble log loss {fmt(m['ensemble']['log_loss'])}, minus best member ({eev.best_member}) "
-              f"{d['log_loss']['value']:+.3f} [{d['log_loss']['lo']:+.3f}, {d['log_loss']['hi']:+.3f}]; timesfm alone "
-              f"{fmt(m['timesfm']['log_loss'])}; weights {dict(zip(ens.members, np.round(ens.weights, 3).tolist()))}; "
-              f"net Sharpe {st['sharpe']:.2f} [{st['sharpe_ci'][0]:.2f}, {st['sharpe_ci'][1]:.2f}]; report {paths['report']}")
+        d = eev.paired.get("ensemble", {}).get("log_loss")
+        vs = f"{d['value']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}] ({d['verdict']})" if d else "(no intervals)"
+        print(f"{pair}: {eev.ev.report_audit.verdict if eev.ev.report_audit else 'no audit'}\n"
+              f"  ensemble log loss minus best member ({eev.best_member}): {vs}; weights "
+              f"{dict(zip(ens.members, np.round(ens.weights, 3).tolist()))}; net Sharpe {eev.ev.backtest.stats['sharpe']:.2f}\n"
+              f"  dataset {(key or '?')[:12]} ({origin}); {len(eev.ev.report_audit.alarms) if eev.ev.report_audit else 0} audit alarm(s); "
+              f"report {paths['report']}")
         out.append(eev)
     return out
 
 def ensemble_cli(argv=None, # arguments (default: sys.argv[1:])
                 ):
-    "Console script `sfx-ensemble`."
+    "Console script `sfx-ensemble` (started through `sequence_fx.data.sfx_ensemble`)."
     from sequence_fx.data import run_cli
     run_cli(ensemble_command, "sfx-ensemble", argv)

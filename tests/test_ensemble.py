@@ -10,6 +10,7 @@ from sequence_fx.data import load_sample
 from sequence_fx.dataset import DataConfig, prepare_dataset
 from sequence_fx.encoder import ModelConfig
 from sequence_fx.training import TrainingConfig, train
+from sequence_fx.prepare import DatasetSpec, prepare_spec
 from sequence_fx.tsfm import HUB_IDS, save_random_timesfm
 
 TINY = ModelConfig(cnn_channels=(8,), cnn_kernels=(3,), lstm_hidden=8, attn_dim=16, attn_heads=2, embed_dim=16, head_hidden=16)
@@ -32,8 +33,8 @@ def one_line_error(r, prog="sfx-ensemble"):
 def test_help(cli):
     r = cli("sfx-ensemble", "--help", env=ENV)
     assert r.returncode == 0, r.stderr
-    for flag in ["--pairs", "--years", "--t-in", "--t-out", "--checkpoint-root", "--device", "--timesfm-version", "--timesfm-path",
-                 "--forecast-cache", "--spread-pips", "--report-dir"]:
+    for flag in ["--pairs", "--years", "--t-in", "--t-out", "--checkpoint-root", "--dataset", "--device", "--timesfm-version", "--timesfm-path",
+                 "--forecast-cache", "--spread-pips", "--report-dir", "--truncation-audit", "DatasetSpec flags"]:
         assert flag in r.stdout, flag
 
 def test_no_weights_one_clear_error(cli, tmp_path):
@@ -49,7 +50,8 @@ def test_bad_arguments_one_line(cli, setup, tmp_path):
     common = ["--checkpoint-root", models, "--timesfm-path", tiny, "--data-dir", d / "data", "--device", "cpu"]
     for args, text in [(["--timesfm-version", "4"], "unknown TimesFM version"),
                        (["--pairs", "gbpusd"], "sfx-train --pairs gbpusd"),
-                       (["--t-out", "5"], "trained with t_out=10"),
+                       (["--t-in", "32", "--t-out", "5"], "trained with t_out=10"),
+                       (["--dataset", tmp_path], "neither a prepared dataset directory"),
                        (["--timesfm-path", tmp_path], "has no model.safetensors"),
                        (["--years", "2016"], "no rows in those years"),
                        (["--years", "last"], "comma-separated years")]:
@@ -86,6 +88,11 @@ def test_end_to_end_and_cache(cli, setup):
     assert tf["computed"] == n and tf["from_cache"] == 0
     page = (rep / "report.html").read_text()
     assert "Paired differences against the best member" in page and "tiny test model with random weights" in page
+    a = m["audit"]                                                 # the harness's audit judges the ensemble, in the same report
+    assert a["verdict"] and "ensemble" in a["verdict"] and a["truncation"]["status"] in ("ok", "partial")
+    assert set(e["member_alarms"]) == {"stacked", "supervised", "timesfm"}
+    for combo in ["ensemble", "stacked"]:
+        assert e["paired_vs_best_member"][combo]["log_loss"]["verdict"] in ("better", "worse", "no difference")
     # the re-run reads every TimesFM forecast from the cache and gets the same numbers
     r2 = cli("sfx-ensemble", *args, env=ENV)
     assert r2.returncode == 0, r2.stderr[-3000:]
@@ -112,3 +119,16 @@ def test_timesfm_3_and_its_licence(cli, setup):
     tf = m["ensemble"]["timesfm"]["timesfm"]
     assert tf["version"] == "3" and "non-commercial" in tf["licence"] and tf["computed"] == m["n_rows"]
     assert "<b>timesfm-non-commercial-license-v1.0" in (d / "reports3" / "eurusd" / "report.html").read_text()
+
+def test_dataset_by_directory(cli, setup):
+    "--dataset names a prepared dataset; it is the one evaluated (and recorded), the checkpoint is checked against it."
+    d, models, tiny, _ = setup
+    ds = prepare_spec("eurusd", DatasetSpec(t_in=32, t_out=10), d / "data2")
+    key = ds.meta["cache_key"]
+    r = cli("sfx-ensemble", "--checkpoint-root", models, "--timesfm-path", tiny, "--device", "cpu", "--context-len", "64",
+            "--forecast-cache", "", "--dataset", d / "data2" / "eurusd" / key[:12], "--report-dir", d / "reports_ds", "--n-boot", "50",
+            "--no-truncation-audit", "--no-progress", env=ENV)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((d / "reports_ds" / "eurusd" / "metrics.json").read_text())
+    assert m["meta"]["dataset"]["cache_key"] == key and m["meta"]["dataset"]["origin"] == "given"
+    assert m["audit"]["truncation"] is None or m["audit"]["truncation"].get("status") != "leak"
