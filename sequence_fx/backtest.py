@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataError, check_pair, pip_size, atomic_write_text
+from .data import DataError, check_pair, pip_size, atomic_write_text, import_backtesting
 
 # %% auto 0
 __all__ = ['log', 'BacktestError', 'ExecutionConfig', 'positions_from_proba', 'decision_units', 'held_units', 'fill_costs',
@@ -366,7 +366,7 @@ def backtest_stats(equity:pd.Series, # equity at each close
 
 # %% ../nbs/06a_backtest.ipynb
 def _signal_strategy():
-    from backtesting import Strategy
+    Strategy = import_backtesting().Strategy
     class _SignalStrategy(Strategy):
         "Hold exactly the units in the data's `Signal` column (decided at each close, filled at the next open)."
         def init(self): pass
@@ -384,7 +384,7 @@ def backtest_backtesting_py(bars:pd.DataFrame, # bar frame
                             block:int|None=None, # bootstrap block length in bars (None: chosen from the returns)
                            ) -> BacktestResult:
     "Simulate `position` with backtesting.py (same conventions as `backtest_vectorized`)."
-    from backtesting import Backtest
+    Backtest = import_backtesting().Backtest
     bars, cfg, dec, n_full = _prepare(bars, position, cfg)
     u_cost, comm = cfg.unit_spread_cost, cfg.commission
     fill_cost = lambda size, price: abs(size) * (u_cost + price * comm) # called by backtesting.py at every fill

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'DataError', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc',
            'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
-           'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'cli_parser', 'run_cli', 'plot_candles']
+           'import_backtesting', 'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'cli_parser',
+           'run_cli', 'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -413,9 +414,24 @@ def read_ohlcv(path, # a .csv or .parquet file
 # %% ../nbs/00_data.ipynb
 SAMPLES = {"eurusd_h1": ("eurusd", "1h")} # sample name -> (pair, timeframe)
 
-def load_sample(name:str="eurusd_h1") -> pd.DataFrame:
+def import_backtesting():
+    "Import backtesting.py without letting it switch Bokeh to notebook output (a CDN script and a banner in every notebook)."
+    if "backtesting" not in sys.modules:
+        # backtesting.py calls bokeh's output_notebook() at import when it sees a Jupyter kernel; hide the kernel from it
+        saved = {k: os.environ.pop(k) for k in ("JPY_PARENT_PID",) if k in os.environ}
+        if "inline" in os.environ.get("MPLBACKEND", ""): saved["MPLBACKEND"] = os.environ.pop("MPLBACKEND")
+        try:
+            import backtesting
+        finally: os.environ.update(saved)
+    import backtesting
+    backtesting.set_bokeh_output(notebook=False)
+    return backtesting
+
+def load_sample(name:str="eurusd_h1", # sample name (see SAMPLES)
+               ) -> pd.DataFrame:
     "The real EURUSD H1 sample that ships offline (5,000 bars from backtesting.py) as a UTC bar frame."
     if name not in SAMPLES: raise DataError(f"unknown sample {name!r}; available: {', '.join(SAMPLES)}")
+    import_backtesting()
     from backtesting.test import EURUSD
     raw = EURUSD.rename(columns=str.lower).rename_axis("time").reset_index()
     raw["time"] = pd.DatetimeIndex(raw["time"]).tz_localize("UTC")
