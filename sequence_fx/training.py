@@ -28,8 +28,8 @@ __all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'CLASS_NAMES', 'TrainingC
            'ShardSampler', 'BatchWindows', 'class_weights', 'Objective', 'SupervisedObjective', 'save_state',
            'save_checkpoint_dir', 'CheckpointError', 'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state',
            'set_rng_state', 'run_epoch', 'TrainResult', 'train', 'fit', 'FeatureMismatchError', 'check_feature_columns',
-           'read_history', 'plot_history', 'SignalPredictor', 'load_signal_model', 'predict_proba', 'train_command',
-           'train_cli']
+           'read_history', 'plot_history', 'SignalPredictor', 'load_signal_model', 'predictor_inputs', 'predict_proba',
+           'train_command', 'train_cli']
 
 # %% ../nbs/03a_training.ipynb
 log = logging.getLogger(__name__)
@@ -103,7 +103,9 @@ def _collate(batch):
     return torch.stack(xs), torch.stack([torch.as_tensor(y) for y in ys])
 
 # %% ../nbs/03a_training.ipynb
-def class_weights(y:np.ndarray, n_classes:int) -> torch.Tensor:
+def class_weights(y:np.ndarray, # class labels of the training samples
+                  n_classes:int, # number of classes
+                 ) -> torch.Tensor:
     "Inverse-frequency weights n / (C · count_c), normalised so a balanced split gets all ones."
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(np.float64)
     if (counts == 0).any(): log.warning("class(es) %s absent from the training split", np.flatnonzero(counts == 0).tolist())
@@ -549,11 +551,11 @@ CLASS_NAMES = {3: ["p_down", "p_flat", "p_up"], 2: ["p_down", "p_up"]}
 class SignalPredictor:
     "A trained `SignalModel` together with the feature pipeline it was trained with."
     model: SignalModel # eval mode
-    data_cfg: DataConfig
-    feat_cfg: FeatureConfig
+    data_cfg: DataConfig # windows, task and label rule of the training data
+    feat_cfg: FeatureConfig # how the technical features were computed
     feature_columns: list # in the order the model saw them
     scaler: Scaler # fitted on the training split
-    pair: str
+    pair: str # the currency pair
     meta: dict # epoch, val_loss, cache_key (the training dataset's key, or None) and spec (its DC/sentiment blocks)
 
     @property
@@ -585,7 +587,8 @@ class SignalPredictor:
     @torch.no_grad()
     def predict_windows(self, X:np.ndarray, # scaled features [n, F] (float32)
                         ends:np.ndarray, # row positions t of the windows' last bars
-                        batch_size:int=512) -> np.ndarray:
+                        batch_size:int=512, # windows per forward pass
+                       ) -> np.ndarray:
         "Model output for the windows ending at `ends`: probabilities [n, C] or predicted returns [n]."
         outs = []
         for xb in self.window_batches(X, ends, batch_size):
@@ -597,7 +600,8 @@ class SignalPredictor:
                 extra_features:pd.DataFrame|None, # extra causal feature columns used in training, on bars' index
                 columns:list, # names of the output columns
                 predict_windows, # (X, ends, batch_size) -> array [n, len(columns)] (or [n] for one column)
-                batch_size:int=512) -> pd.DataFrame:
+                batch_size:int=512, # windows per forward pass
+               ) -> pd.DataFrame:
         "Features, the saved scaler and every valid window of `bars` through `predict_windows`: one row per bar, NaN without a window."
         X = self.scaler.transform(self.features(bars, extra_features))
         t_in = self.data_cfg.t_in
@@ -609,7 +613,8 @@ class SignalPredictor:
 
     def predict(self, bars:pd.DataFrame, # a bar frame (UTC index, OHLCV), oldest first
                 extra_features:pd.DataFrame|None=None, # extra causal feature columns used in training, on bars' index
-                batch_size:int=512) -> pd.DataFrame:
+                batch_size:int=512, # windows per forward pass
+               ) -> pd.DataFrame:
         "Per-bar class probabilities (p_down, p_flat, p_up / p_down, p_up) or 'pred_return'; NaN without a full valid window."
         return self.per_bar(bars, extra_features, self.output_columns, self.predict_windows, batch_size)
 
@@ -617,39 +622,54 @@ def _data_cfg_from(d:dict) -> DataConfig:
     known = {f.name for f in fields(DataConfig)}
     return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
+def _predictor_fields(st:dict, path) -> dict:
+    "The feature-pipeline fields of a predictor, from a loaded best_model.pt (shared by every model's loader)."
+    mc = ModelConfig.from_dict(st["model_cfg"])
+    if mc.n_features != len(st["feature_columns"]):
+        raise FeatureMismatchError(f"{path}: model expects {mc.n_features} features but lists {len(st['feature_columns'])} columns")
+    return dict(data_cfg=_data_cfg_from(st["data_cfg"]), feat_cfg=FeatureConfig.from_dict(st["feat_cfg"]), feature_columns=list(st["feature_columns"]),
+                scaler=Scaler.from_dict(st["scaler"]), pair=st["pair"],
+                meta={"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {}})
+
 def load_signal_model(path, # best_model.pt (or a run directory containing it)
-                      device:str="cpu") -> SignalPredictor:
+                      device:str="cpu", # where the model runs
+                     ) -> SignalPredictor:
     "Load a trained model and its feature pipeline (weights_only=True) for `predict`."
     path = Path(path)
     if path.is_dir(): path = path / "best_model.pt"
     st = load_state(path)
     if st.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path} is not a sequence_fx model checkpoint (format {st.get('format')!r}, expected {MODEL_FORMAT!r})")
-    mc = ModelConfig.from_dict(st["model_cfg"])
-    if mc.n_features != len(st["feature_columns"]):
-        raise FeatureMismatchError(f"{path}: model expects {mc.n_features} features but lists {len(st['feature_columns'])} columns")
-    model = SignalModel(mc)
+        hint = "; load a multi-task checkpoint with sequence_fx.multitask.load_multitask_model" if "multitask" in str(st.get("format")) else ""
+        raise ValueError(f"{path} is not a sequence_fx model checkpoint (format {st.get('format')!r}, expected {MODEL_FORMAT!r}){hint}")
+    model = SignalModel(ModelConfig.from_dict(st["model_cfg"]))
+    fields_ = _predictor_fields(st, path)
     model.load_state_dict(st["model"])
     model.to(torch.device(resolve_device(device))).eval()
-    return SignalPredictor(model, _data_cfg_from(st["data_cfg"]), FeatureConfig.from_dict(st["feat_cfg"]), list(st["feature_columns"]),
-                           Scaler.from_dict(st["scaler"]), st["pair"],
-                           {"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {}})
+    return SignalPredictor(model, **fields_)
 
 # %% ../nbs/03a_training.ipynb
+def predictor_inputs(pred:SignalPredictor, # a loaded predictor (its feature columns, window and scaler)
+                     prepared:PreparedDataset, # the dataset to feed it
+                    ) -> np.ndarray:
+    "The dataset's features scaled with the *checkpoint's* scaler, after checking columns and window length match."
+    check_feature_columns(pred.feature_columns, prepared.feature_columns, where="the model")
+    if pred.data_cfg.t_in != prepared.data_cfg.t_in:
+        raise ValueError(f"the model was trained with t_in={pred.data_cfg.t_in}, the dataset has t_in={prepared.data_cfg.t_in}")
+    # the checkpoint's own scaler: another split of the same bars has another scaler, and the model never saw that one
+    return pred.scaler.transform(prepared.frame[pred.feature_columns])
+
 @torch.no_grad()
 def predict_proba(model_or_path, # a SignalPredictor, a best_model.pt path / run dir, or a bare SignalModel
                   prepared:PreparedDataset, # the dataset to predict on
                   split:str="test", # 'train', 'val' or 'test'
-                  batch_size:int=512, device:str="cpu") -> tuple[np.ndarray, np.ndarray]:
+                  batch_size:int=512, # windows per forward pass
+                  device:str="cpu", # where a model loaded from a path runs
+                 ) -> tuple[np.ndarray, np.ndarray]:
     "(sample_index, outputs): the split's window-end row positions and probabilities [n, C] (or returns [n] for regression)."
     if isinstance(model_or_path, (str, Path)): model_or_path = load_signal_model(model_or_path, device)
     if isinstance(model_or_path, SignalPredictor):
         pred = model_or_path
-        check_feature_columns(pred.feature_columns, prepared.feature_columns, where="the model")
-        if pred.data_cfg.t_in != prepared.data_cfg.t_in:
-            raise ValueError(f"the model was trained with t_in={pred.data_cfg.t_in}, the dataset has t_in={prepared.data_cfg.t_in}")
-        # the checkpoint's own scaler: another split of the same bars has another scaler, and the model never saw that one
-        X = pred.scaler.transform(prepared.frame[pred.feature_columns])
+        X = predictor_inputs(pred, prepared)
     else:                                     # a bare SignalModel carries no scaler: the dataset's is assumed to be its own
         if model_or_path.cfg.n_features != len(prepared.feature_columns):
             raise FeatureMismatchError(f"the model expects {model_or_path.cfg.n_features} features, the dataset has {len(prepared.feature_columns)}")
