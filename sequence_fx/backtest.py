@@ -134,7 +134,7 @@ def fill_costs(traded, # units traded at the fill, |change in units| (array or s
                cfg:ExecutionConfig, # costs
               ) -> tuple:
     "(spread_cost, commission) of fills, in the quote currency: half spread + slippage per unit, commission on value."
-    traded = np.abs(traded)
+    traded = abs(traded) # not np.abs: a Python scalar stays a Python number (the environment calls this once per fill)
     return traded * cfg.unit_spread_cost, traded * price * cfg.commission
 
 def _ledger(units:np.ndarray, o:np.ndarray, u_cost:float, c:float, force_fifo:bool=False) -> pd.DataFrame:
