@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'DataError', 'atomic_write', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc',
            'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
-           'import_backtesting', 'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'cli_parser',
-           'run_cli', 'plot_candles']
+           'import_backtesting', 'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'FlagGroup',
+           'cli_parser', 'cli_args', 'cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_train_multitask',
+           'sfx_evaluate', 'sfx_gdelt_download', 'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -477,35 +478,106 @@ def resolve_device(device:str="auto") -> str:
     return str(d)
 
 # %% ../nbs/00_data.ipynb
+import dataclasses, importlib
+
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
-def cli_parser(func:Callable, prog:str|None=None) -> argparse.ArgumentParser:
-    "An argparse parser from `func`'s parameters: flags use dashes, help text comes from the docments."
+class FlagGroup:
+    "Base for a dataclass whose documented fields a command takes as one group of flags (annotate a parameter with it)."
+    @property
+    def given(self) -> frozenset:
+        "Names of the fields set on the command line; outside a CLI, the fields that differ from their defaults."
+        g = self.__dict__.get("_given")
+        if g is not None: return g
+        return frozenset(f.name for f in dataclasses.fields(self) if getattr(self, f.name) != _default_of(f))
+
+    def with_given(self, names): # field names to report as given
+        "Record which fields were given explicitly (returns self)."
+        self.__dict__["_given"] = frozenset(names)
+        return self
+
+def _default_of(f:dataclasses.Field):
+    if f.default is not dataclasses.MISSING: return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+def _flag_group(anno):
+    "The FlagGroup dataclass an annotation names (also inside `X|None`), else None."
+    for a in (anno, *getattr(anno, "__args__", ())):
+        if isinstance(a, type) and issubclass(a, FlagGroup) and dataclasses.is_dataclass(a): return a
+    return None
+
+def _add_flag(p, name:str, anno, default, doc:str|None):
+    "One flag for one documented parameter or field."
+    flag = "--" + name.replace("_", "-")
+    help_ = (doc or "").replace("%", "%%") # argparse %-formats help text: keep e.g. '%Y-%m-%d' literal
+    required = default is inspect.Parameter.empty       # a parameter without a default is a required flag
+    if required: default = None
+    if anno is bool or isinstance(default, bool):
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
+        return
+    typ = anno if anno in (int, float, str) else None
+    if typ is None and anno is not inspect.Parameter.empty:
+        args = [a for a in getattr(anno, "__args__", ()) if a is not type(None)]
+        typ = args[0] if len(args) == 1 and args[0] in (int, float, str) else None
+    p.add_argument(flag, type=typ or str, default=default, required=required, help=help_)
+
+def _docs(obj) -> dict:
     from fastcore.docments import docments
-    docs = docments(func, full=True, returns=False, eval_str=True)
+    return docments(obj, full=True, returns=False, eval_str=True)
+
+def cli_parser(func:Callable, # a command function with docmented parameters
+               prog:str|None=None, # program name in messages
+              ) -> argparse.ArgumentParser:
+    "An argparse parser from `func`'s parameters: flags use dashes, help comes from the docments; a `FlagGroup` parameter adds its fields."
     p = _OneLineParser(prog=prog, description=(func.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for name, d in docs.items():
-        flag, default, anno = "--" + name.replace("_", "-"), d.default, d.anno
-        help_ = (d.docment or "").replace("%", "%%") # argparse %-formats help text: keep e.g. '%Y-%m-%d' literal
-        required = default is inspect.Parameter.empty       # a parameter without a default is a required flag
-        if required: default = None
-        if anno is bool or isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
-            continue
-        typ = anno if anno in (int, float, str) else None
-        if typ is None and anno is not inspect.Parameter.empty:
-            args = [a for a in getattr(anno, "__args__", ()) if a is not type(None)]
-            typ = args[0] if len(args) == 1 and args[0] in (int, float, str) else None
-        p.add_argument(flag, type=typ or str, default=default, required=required, help=help_)
+    seen = {}
+    for name, d in _docs(func).items():
+        g = _flag_group(d.anno)
+        items = [(name, d)] if g is None else list(_docs(g).items())
+        target = p if g is None else p.add_argument_group(f"{g.__name__} flags", (g.__doc__ or "").strip())
+        for n, fd in items:
+            if n in seen: raise TypeError(f"{func.__name__}: flag --{n.replace('_', '-')} is declared twice ({seen[n]} and {name})")
+            seen[n] = name
+            _add_flag(target, n, fd.anno, fd.default, fd.docment)
     return p
 
-def run_cli(func:Callable, prog:str, argv=None):
+def cli_args(func:Callable, # a command function
+             argv=None, # arguments (default: sys.argv[1:])
+             prog:str|None=None, # program name in messages
+            ) -> dict:
+    "Keyword arguments for `func` from `argv`; a flag group arrives as its dataclass, whose `.given` names the flags given."
+    ns = vars(cli_parser(func, prog).parse_args(argv))
+    groups = {n: g for n, d in _docs(func).items() if (g := _flag_group(d.anno)) is not None}
+    if not groups: return ns
+    unset = object()   # parse again with every group default replaced by a sentinel: what is not the sentinel was given
+    probe = cli_parser(func, prog)
+    probe.set_defaults(**{f.name: unset for g in groups.values() for f in dataclasses.fields(g)})
+    given = {k for k, v in vars(probe.parse_args(argv)).items() if v is not unset}
+    for n, g in groups.items():
+        names = [f.name for f in dataclasses.fields(g)]
+        ns[n] = g(**{k: ns.pop(k) for k in names}).with_given(given & set(names))
+    return ns
+
+def cpu_threads(threads:int=0, # threads asked for; 0 picks the default
+               ) -> int:
+    "CPU threads for one process: `threads` if > 0, else min(4, usable cores / processes per node under torchrun)."
+    if threads < 0: raise DataError(f"--threads must be 0 (automatic) or more, not {threads}")
+    if threads: return int(threads)
+    try: cores = len(os.sched_getaffinity(0))
+    except AttributeError: cores = os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE") or 1)
+    return max(1, min(4, cores // max(1, local)))
+
+def run_cli(func:Callable, # the command function
+            prog:str, # program name in messages
+            argv=None, # arguments (default: sys.argv[1:])
+           ):
     "Parse `argv` for `func`, run it; on failure print one line '<prog>: error: ...' and exit non-zero."
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # idle OpenMP threads sleep (inherited by worker processes)
     logging.basicConfig(level=os.environ.get("SFX_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = cli_parser(func, prog).parse_args(argv)
-    try: return func(**vars(args))
+    try: return func(**cli_args(func, argv, prog))   # a usage error exits 2 from the parser (SystemExit passes through)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr); sys.exit(130)
     except Exception as e:
@@ -513,6 +585,32 @@ def run_cli(func:Callable, prog:str, argv=None):
         msg = " ".join(str(e).split()) or type(e).__name__
         print(f"{prog}: error: {msg}" if isinstance(e, (DataError,)) else f"{prog}: error: {type(e).__name__}: {msg}", file=sys.stderr)
         sys.exit(1)
+
+def _launch(target:str):
+    "Set OpenMP's passive wait before importing `module:function` (whose torch import starts the runtime), then call it."
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    mod, _, fn = target.partition(":")
+    return getattr(importlib.import_module(mod), fn)()
+
+def sfx_prepare():
+    "Console script `sfx-prepare`: `sequence_fx.prepare.prepare_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.prepare:prepare_cli")
+
+def sfx_train():
+    "Console script `sfx-train`: `sequence_fx.training.train_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.training:train_cli")
+
+def sfx_train_multitask():
+    "Console script `sfx-train-multitask`: `sequence_fx.multitask.train_multitask_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.multitask:train_multitask_cli")
+
+def sfx_evaluate():
+    "Console script `sfx-evaluate`: `sequence_fx.evaluation.evaluate_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.evaluation:evaluate_cli")
+
+def sfx_gdelt_download():
+    "Console script `sfx-gdelt-download`: `sequence_fx.sentiment.gdelt_download_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.sentiment:gdelt_download_cli")
 
 # %% ../nbs/00_data.ipynb
 def plot_candles(bars:pd.DataFrame, title:str="", n:int|None=300):

@@ -984,26 +984,41 @@ def _coverage(batches, prev:np.ndarray, close:np.ndarray, delay:pd.Timedelta) ->
     return np.divide(got, due, out=np.ones(len(close)), where=due > 0)
 
 # %% ../nbs/02_sentiment.ipynb
+def _clock_bar_close(index:pd.DatetimeIndex) -> pd.DatetimeIndex:
+    "Close times of clock bars (open + spacing); an irregular index — event bars such as DC bars — is an error: guessing leaks."
+    if len(index) < 2: raise DataError("need at least two bars (or explicit bar_close) to place bar closes")
+    step = bar_spacing(index)
+    t = _close_index(index).asi8                                  # nanoseconds, whatever the index's unit
+    off = (t - t[0]) % step.value
+    if off.any():
+        j = int(np.flatnonzero(off)[0])
+        raise DataError(f"bars are not on a {step} clock grid ({index[j]} is off it): event bars (e.g. DC bars) need bar_close, "
+                        f"the time each bar closed (for DC bars: the close of the clock bar that confirmed it); "
+                        f"the most common spacing would let bars see news published after they closed")
+    return index + step
+
 def sentiment_features_for_bars(bars:pd.DataFrame, # bar frame (UTC index = bar open times for clock bars)
                                 pair:str, # e.g. 'eurusd'
                                 gdelt_dir, # folder of GKG batches (and the download cache)
-                                cfg:SentimentConfig|None=None,
+                                cfg:SentimentConfig|None=None, # model, lag, half-lives (default SentimentConfig())
                                 mirror:str|None=None, # base URL replacing GDELT's (implies nothing unless download=True)
                                 download:bool=False, # fetch missing batches first
-                                start=None, end=None, # batch stamps to use (default: what the bars need)
-                                bar_close=None, # close time per bar; default index + bar spacing (pass it for event bars)
-                                progress:bool=True,
+                                start=None, # first batch stamp to use (default: what the first bar's warm-up needs)
+                                end=None, # last batch stamp to use (default: the last one usable by the last close)
+                                bar_close=None, # close time per bar; required for event (DC) bars, default index + spacing for clock bars
+                                progress:bool=True, # show progress bars
                                ) -> pd.DataFrame:
     "Per-bar sentiment features for `bars` from GDELT GKG batches in `gdelt_dir`, indexed like `bars`, without look-ahead; `sent_coverage` marks missing batches."
     cfg = cfg or SentimentConfig()
     pair = check_pair(pair)
-    if len(bars) < 2 and bar_close is None: raise DataError("need at least two bars (or explicit bar_close) to place bar closes")
-    close = _close_index(bars.index + bar_spacing(bars.index) if bar_close is None else bar_close)
+    close = _close_index(_clock_bar_close(bars.index) if bar_close is None else bar_close)
     if len(close) != len(bars): raise DataError(f"bar_close has {len(close)} entries for {len(bars)} bars")
     longest = max([pd.Timedelta(h) for h in cfg.half_lives], default=pd.Timedelta(0))
     warm = pd.Timedelta(cfg.warmup) if cfg.warmup is not None else 3 * longest
-    step = bar_spacing(close) if len(close) > 1 else pd.Timedelta(0)
-    start = _utc(start) if start is not None else (close[0] - step - warm - cfg.delay).floor(BATCH)
+    # bar 0's news window is (its open, its close]: a leading phantom close at its open fixes it from bar 0 alone (the most
+    # common spacing of all bars would let later bars change it); for clock bars the open is the stamp
+    first_open = bars.index[0] if bars.index[0] < close[0] else close[0] - pd.Timedelta(1, "ns")
+    start = _utc(start) if start is not None else (first_open - warm - cfg.delay).floor(BATCH)
     end = _utc(end) if end is not None else (close[-1] - cfg.delay).floor(BATCH)
     scorer = None
     if str(cfg.model).lower() != "none":
@@ -1026,7 +1041,8 @@ def sentiment_features_for_bars(bars:pd.DataFrame, # bar frame (UTC index = bar 
     log.info("sentiment %s: %s; %d relevant articles (%s)", pair, report, len(arts),
              arts["text_source"].value_counts().to_dict() if len(arts) else {})
     if scorer is not None: arts = score_articles(arts, scorer, progress)
-    return sentiment_features(arts, close, cfg, index=bars.index, batches=sorted(have))
+    feats = sentiment_features(arts, close.insert(0, _close_index([first_open])[0]), cfg, batches=sorted(have)).iloc[1:]
+    return feats.set_axis(bars.index)
 
 # %% ../nbs/02_sentiment.ipynb
 def gkg_dir_digest(gdelt_dir, translation:bool=False) -> str:

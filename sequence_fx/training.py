@@ -18,9 +18,10 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
-from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair, resolve_device
+from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair, cpu_threads, resolve_device
 from .features import FeatureConfig, make_features
 from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates
+from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
 from .encoder import ModelConfig, SignalModel
 
 # %% auto 0
@@ -360,7 +361,8 @@ def _predict_meta(prepared:PreparedDataset, model_cfg:ModelConfig) -> dict:
             "feature_columns": list(prepared.feature_columns), "scaler": _plain(prepared.scaler.to_dict()),
             "pair": prepared.data_cfg.pair,
             # which prepared dataset this is (sfx-prepare's content key) and how its DC / sentiment columns were made
-            "cache_key": (prepared.meta or {}).get("cache_key"), "spec": _plain((prepared.meta or {}).get("spec") or {})}
+            "cache_key": (prepared.meta or {}).get("cache_key"), "spec": _plain((prepared.meta or {}).get("spec") or {}),
+            "dataset_spec": _plain((prepared.meta or {}).get("dataset_spec"))}   # every option, to rebuild the dataset
 
 def _plain(obj):
     "Dataclass/ndarray/tuple -> dicts, lists and scalars (JSON- and weights_only-safe)."
@@ -629,7 +631,8 @@ def _predictor_fields(st:dict, path) -> dict:
         raise FeatureMismatchError(f"{path}: model expects {mc.n_features} features but lists {len(st['feature_columns'])} columns")
     return dict(data_cfg=_data_cfg_from(st["data_cfg"]), feat_cfg=FeatureConfig.from_dict(st["feat_cfg"]), feature_columns=list(st["feature_columns"]),
                 scaler=Scaler.from_dict(st["scaler"]), pair=st["pair"],
-                meta={"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {}})
+                meta={"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {},
+                      "dataset_spec": st.get("dataset_spec")})
 
 def load_signal_model(path, # best_model.pt (or a run directory containing it)
                       device:str="cpu", # where the model runs
@@ -684,18 +687,14 @@ def predict_proba(model_or_path, # a SignalPredictor, a best_model.pt path / run
 
 # %% ../nbs/03a_training.ipynb
 def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpusd'; one model each
+                  dataset:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key (12-hex prefix) under --data-dir/<pair>/
+                  data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
                   epochs:int=10, # maximum epochs
                   learning_rate:float=1e-3, # AdamW peak learning rate
                   batch_size:int=64, # windows per step (per process under DDP)
                   resume_from_checkpoint:str|None=None, # checkpoint_epoch_N directory (or a run dir: its newest) to resume from
                   device:str="auto", # auto, cpu, cuda or cuda:N
                   run_dir:str="runs", # each pair's run goes to <run-dir>/<pair>/
-                  data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
-                  source:str="sample", # sample (offline EURUSD H1) | histdata | csv, as for sfx-prepare
-                  input:str|None=None, # input files for histdata/csv ({pair} is replaced)
-                  t_in:int=64, # bars in each input window
-                  t_out:int=10, # bars the label looks ahead
-                  task_type:str="classification", # classification | binary | regression
                   cnn_channels:str="32,32", # comma-separated conv channels (kernel 5 first, then 3)
                   lstm_hidden:int=32, # LSTM hidden size per direction
                   attn_heads:int=4, # attention heads
@@ -706,13 +705,12 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
                   compile:bool=False, # torch.compile the model
                   max_steps_per_epoch:int=0, # cap optimiser steps per epoch (0 = full epochs)
                   class_weighting:bool=True, # weight the loss by inverse class frequency of the training split
-                  threads:int=0, # torch CPU threads per process (0 = torch's default)
+                  threads:int=0, # torch CPU threads per process (0: min(4, cores / processes per node))
                   progress:bool=True, # show a progress bar
+                  spec:DatasetSpec|None=None, # the dataset: the DatasetSpec flags, as for sfx-prepare (or --dataset)
                  ) -> list:
-    "Train the supervised SignalModel for each pair (preparing its dataset if missing); prints each best checkpoint's path."
-    from sequence_fx.prepare import prepare
-    pair_list = [check_pair(p) for p in str(pairs).split(",") if p.strip()]
-    if not pair_list: raise ValueError("--pairs: no pair given")
+    "Train the supervised SignalModel for each pair on the dataset `--dataset` names or the dataset flags describe; prints each best checkpoint."
+    pair_list = dataset_pairs(pairs, dataset)
     if resume_from_checkpoint and len(pair_list) > 1: raise ValueError("--resume-from-checkpoint needs exactly one pair")
     try: chans = tuple(int(c) for c in str(cnn_channels).split(",") if c.strip())
     except ValueError: raise ValueError(f"--cnn-channels: expected comma-separated integers, got {cnn_channels!r}") from None
@@ -720,22 +718,21 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
                      attn_heads=attn_heads, dropout=dropout)
     tc = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, device=device, patience=patience, seed=seed,
                         num_workers=num_workers, compile=compile, max_steps_per_epoch=max_steps_per_epoch, progress=progress,
-                        class_weighting=class_weighting, num_threads=threads)
+                        class_weighting=class_weighting, num_threads=cpu_threads(threads))
     ctx = _setup_distributed(device)          # under torchrun: join the group now, so rank 0 prepares data first
     out = []
     try:
         for pair in pair_list:
-            prep = lambda: prepare(pair, DataConfig(pair=pair, t_in=t_in, t_out=t_out, task_type=task_type), source=source,
-                                   input=input.replace("{pair}", pair) if input else None, data_dir=data_dir)
-            if ctx.main: prepared = prep()
+            if ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)
             if ctx.world > 1: dist.barrier()
-            if not ctx.main: prepared = prep()      # a cache hit: rank 0 wrote it
+            if not ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)      # a cache hit: rank 0 wrote it
+            key = prepared.meta.get("cache_key", "?")
             rd = Path(run_dir) / pair
             res = train(prepared, mc, tc, rd, resume_from=resume_from_checkpoint)
             if ctx.main:
                 with atomic_write(rd / "training_curves.png", "wb") as f:     # temp file in rd, then os.replace
-                    plot_history(res.history, f"{pair.upper()} {task_type}").savefig(f, format="png", dpi=100)
-                print(f"{pair}: best epoch {res.best_epoch}, val loss {res.best_val_loss:.5f} -> {res.best_path}")
+                    plot_history(res.history, f"{pair.upper()} {prepared.data_cfg.task_type}, dataset {key[:12]}").savefig(f, format="png", dpi=100)
+                print(f"{pair}: dataset {key[:12]}; best epoch {res.best_epoch}, val loss {res.best_val_loss:.5f} -> {res.best_path}")
             out.append(res)
     finally:
         if ctx.owns_group: dist.destroy_process_group()
