@@ -15,9 +15,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 
-from .data import DataError, atomic_write, check_pair, resolve_device
+from .data import DataError, atomic_write, check_pair, cpu_threads, resolve_device
 from .features import FeatureConfig
 from .dataset import DataConfig, PreparedDataset, WindowDataset, Scaler, SPLITS, forward_returns
+from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
 from .encoder import ModelConfig, SharedEncoder, SignalModel, ClassificationHead, RegressionHead
 from .training import (TrainingConfig, TrainResult, Objective, BatchWindows, SignalPredictor, MODEL_FORMAT, class_weights, fit,
                        seed_everything, load_state, load_signal_model, predictor_inputs, _predict_meta, _predictor_fields)
@@ -695,6 +696,8 @@ def _ints(s:str, flag:str) -> tuple:
     except ValueError: raise ValueError(f"--{flag}: expected comma-separated integers, got {s!r}") from None
 
 def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpusd'; one model each
+                            dataset:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key (12-hex prefix) under --data-dir/<pair>/
+                            data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
                             epochs:int=10, # maximum epochs
                             learning_rate:float=1e-3, # AdamW peak learning rate
                             batch_size:int=64, # windows per step (per process under DDP)
@@ -709,12 +712,6 @@ def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'e
                             resume_from_checkpoint:str|None=None, # checkpoint_epoch_N directory (or a run dir: its newest) to resume from
                             device:str="auto", # auto, cpu, cuda or cuda:N
                             run_dir:str="runs/multitask", # each pair's run goes to <run-dir>/<pair>/
-                            data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
-                            source:str="sample", # sample (offline EURUSD H1) | histdata | csv, as for sfx-prepare
-                            input:str|None=None, # input files for histdata/csv ({pair} is replaced)
-                            t_in:int=64, # bars in each input window
-                            t_out:int=10, # bars every target looks ahead
-                            task_type:str="classification", # direction label: classification | binary
                             cnn_channels:str="32,32", # comma-separated conv channels (kernel 5 first, then 3)
                             lstm_hidden:int=32, # LSTM hidden size per direction
                             attn_heads:int=4, # attention heads
@@ -725,46 +722,44 @@ def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'e
                             compile:bool=False, # torch.compile the model
                             max_steps_per_epoch:int=0, # cap optimiser steps per epoch (0 = full epochs)
                             class_weighting:bool=True, # weight classification losses by inverse class frequency of the training split
-                            threads:int=0, # torch CPU threads per process (0 = torch's default)
+                            threads:int=0, # torch CPU threads per process (0: min(4, cores / processes per node))
                             progress:bool=True, # show a progress bar
+                            spec:DatasetSpec|None=None, # the dataset: the DatasetSpec flags, as for sfx-prepare (or --dataset)
                            ) -> list:
-    "Train a multi-task model (direction, volatility, regime) for each pair; prints each best checkpoint's path."
-    from sequence_fx.prepare import prepare
+    "Train a multi-task model (direction, volatility, regime) for each pair on the dataset `--dataset` names or the dataset flags describe."
     from sequence_fx.training import _setup_distributed
-    pair_list = [check_pair(p) for p in str(pairs).split(",") if p.strip()]
-    if not pair_list: raise ValueError("--pairs: no pair given")
+    pair_list = dataset_pairs(pairs, dataset)
     if resume_from_checkpoint and len(pair_list) > 1: raise ValueError("--resume-from-checkpoint needs exactly one pair")
+    if spec is not None and spec.task_type not in ("classification", "binary"):
+        raise DataError(f"--task-type {spec.task_type}: the direction head needs a classification or binary dataset")
     chans = _ints(cnn_channels, "cnn-channels")
     try: weights = tuple(float(w) for w in str(task_weights).split(",") if w.strip())
     except ValueError: raise ValueError(f"--task-weights: expected comma-separated numbers, got {task_weights!r}") from None
     mt = MultiTaskConfig(tasks=tuple(t.strip() for t in str(tasks).split(",") if t.strip()), loss_weighting=loss_weighting, task_weights=weights,
                          gradnorm_alpha=gradnorm_alpha, dwa_temperature=dwa_temperature, weighting_lr=weighting_lr,
                          trend_quantile=trend_quantile, select_on=select_on)
-    if task_type not in ("classification", "binary"): raise ValueError(f"--task-type must be classification or binary for the direction head, not {task_type!r}")
     mc = ModelConfig(cnn_channels=chans, cnn_kernels=tuple(5 if i == 0 else 3 for i in range(len(chans))), lstm_hidden=lstm_hidden,
                      attn_heads=attn_heads, dropout=dropout)
     tc = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, device=device, patience=patience, seed=seed,
                         num_workers=num_workers, compile=compile, max_steps_per_epoch=max_steps_per_epoch, progress=progress,
-                        class_weighting=class_weighting, num_threads=threads)
-    from sequence_fx.dataset import DataConfig
+                        class_weighting=class_weighting, num_threads=cpu_threads(threads))
     ctx = _setup_distributed(device)          # under torchrun: join the group now, so rank 0 prepares data first
     out = []
     try:
         for pair in pair_list:
-            prep = lambda: prepare(pair, DataConfig(pair=pair, t_in=t_in, t_out=t_out, task_type=task_type), source=source,
-                                   input=input.replace("{pair}", pair) if input else None, data_dir=data_dir)
-            if ctx.main: prepared = prep()
+            if ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)
             if ctx.world > 1: dist.barrier()
-            if not ctx.main: prepared = prep()      # a cache hit: rank 0 wrote it
+            if not ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)      # a cache hit: rank 0 wrote it
+            key = prepared.meta.get("cache_key", "?")
             rd = Path(run_dir) / pair
             res = train_multitask(prepared, mc, mt, tc, rd, resume_from=resume_from_checkpoint)
             if ctx.main:
                 with atomic_write(rd / "training_curves.png", "wb") as f:
-                    plot_multitask_history(res.history, f"{pair.upper()} multi-task, {loss_weighting} weighting").savefig(f, format="png", dpi=100)
+                    plot_multitask_history(res.history, f"{pair.upper()} multi-task, {loss_weighting} weighting, dataset {key[:12]}").savefig(f, format="png", dpi=100)
                 best = next(r for r in res.history if r["epoch"] == res.best_epoch)
-                heads = ", ".join(f"{t} {'bacc ' + format(best[f'val_{t}_bacc'], '.3f') if f'val_{t}_bacc' in best else 'loss ' + format(best[f'val_{t}_loss'], '.3f')}"
+                heads = ", ".join(f"{t} " + (f"bacc {best[f'val_{t}_bacc']:.3f}" if f"val_{t}_bacc" in best else f"loss {best[f'val_{t}_loss']:.3f}")
                                   for t in mt.tasks)
-                print(f"{pair}: best epoch {res.best_epoch}, val {'rel_loss' if select_on == 'tasks' else 'direction_loss'} "
+                print(f"{pair}: dataset {key[:12]}; best epoch {res.best_epoch}, val {'rel_loss' if select_on == 'tasks' else 'direction_loss'} "
                       f"{res.best_val_loss:.4f} ({heads}) -> {res.best_path}")
             out.append(res)
     finally:
