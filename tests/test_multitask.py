@@ -191,3 +191,30 @@ def test_ddp_two_cpu_processes(tmp_path, data_dir, method, rtol, w_atol):
     for key in ("w_direction", "w_volatility", "w_regime"):
         np.testing.assert_allclose([h[key] for h in ddp], [h[key] for h in one], rtol=0, atol=w_atol, err_msg=key)
     torch.load(rd / "best_model.pt", weights_only=True)
+
+
+def test_sfx_evaluate_multitask_checkpoint(tmp_path, data_dir):
+    """sfx-evaluate on a multi-task checkpoint: the direction head through the usual harness, the volatility and regime heads against
+    their baselines, and with --walk-forward the paired multi- minus single-task direction difference on the same folds."""
+    r = sfx_train_multitask([*FAST, "--epochs", "1", "--max-steps-per-epoch", "10", "--run-dir", str(tmp_path / "runs"),
+                             "--data-dir", str(data_dir)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    ck = tmp_path / "runs" / "eurusd" / "best_model.pt"
+    out = tmp_path / "reports"
+    cmd = [PY, "-c", "import sys; from sequence_fx.evaluation import evaluate_cli; evaluate_cli(sys.argv[1:])", "--checkpoint-path", str(ck),
+           "--data-dir", str(data_dir), "--report-dir", str(out), "--n-boot", "100", "--walk-forward", "2", "--wf-epochs", "1",
+           "--wf-max-steps", "4", "--no-truncation-audit", "--threads", "1"]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "volatility: qlike" in r.stdout and "regime: balanced_accuracy" in r.stdout, r.stdout
+    assert "multi-task minus single-task direction balanced accuracy over 2 walk-forward folds" in r.stdout, r.stdout
+    m = json.loads((out / "eurusd" / "metrics.json").read_text())
+    assert m["meta"]["dataset"]["origin"] == "cache"                                   # the dataset the model was trained on
+    v, g = m["heads"]["volatility"], m["heads"]["regime"]
+    assert set(v["metrics"]["qlike"]) >= {"model", "trailing", "ewma", "har"} and v["paired"]["qlike"]["baseline"] in ("trailing", "ewma", "har")
+    assert set(g["metrics"]) == {"model", "majority", "persistence"}
+    x = m["multitask_vs_single"]["paired"]["balanced_accuracy"]
+    assert x["baseline"] == "single-task" and x["lo"] <= x["value"] <= x["hi"] and x["verdict"] in ("better", "worse", "no difference")
+    assert len(m["multitask_vs_single"]["folds"]) == 2
+    html = (out / "eurusd" / "report.html").read_text()
+    assert "Multi-task heads against their baselines" in html and "Does multi-task training improve direction?" in html
