@@ -4,7 +4,7 @@
 
 # %% ../nbs/05c_agents.ipynb 3
 from __future__ import annotations
-import json, logging
+import json, logging, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,12 +92,12 @@ class ObsEncoder(nn.Module):
 
 # %% ../nbs/05c_agents.ipynb
 class RunLog:
-    "Append-only JSON-lines log of a run (one record per line, flushed as written); `truncate(step)` drops what a resumed run redoes."
+    "Append-only JSON-lines log of a run (one timestamped record per line, flushed as written); `truncate(step)` drops what a resumed run redoes."
     def __init__(self, path): # the log file (created with its directory)
         self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(self.path, "a", encoding="utf-8")
-    def write(self, record:dict): # plain JSON types
-        self._f.write(json.dumps(record, allow_nan=False, default=float) + "\n"); self._f.flush()
+    def write(self, record:dict): # plain JSON types; a 'time' (Unix seconds) is added
+        self._f.write(json.dumps({**record, "time": round(time.time(), 3)}, allow_nan=False, default=float) + "\n"); self._f.flush()
     def truncate(self, step:int): # keep records with 'step' <= this
         "Rewrite the log (atomically) without the records of steps after `step` (a resumed run repeats them)."
         self._f.close()
