@@ -12,22 +12,26 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import rankdata, spearmanr, t as _student_t
 
-from .data import DataError, atomic_write_text, check_pair
+from .data import DataError, atomic_write_text, check_pair, cpu_threads, resolve_device
 from .dataset import PreparedDataset, DataConfig, Scaler, classify, train_input_rows, sample_candidates, SPLITS
-from .prepare import prepare, load_prepared
+from .prepare import (prepare, load_prepared, DatasetSpec, ACCESS_FIELDS, dataset_pairs, prepare_spec, resolve_dataset,
+                                 truncation_audit)
 from .backtest import (ExecutionConfig, BacktestResult, positions_from_proba, backtest_vectorized,
-                                  backtest_backtesting_py, compare_engines, block_bootstrap_indices, bootstrap_ci,
+                                  backtest_backtesting_py, compare_engines, block_bootstrap_indices, block_length, bootstrap_ci,
                                   plot_equity, save_backtesting_plot, _check_proba)
 
 # %% auto 0
-__all__ = ['log', 'CLASS_LABELS', 'METRICS', 'EvaluationError', 'check_predictions', 'confusion_matrix', 'signal_of',
-           'information_coefficient', 'calibration_curve', 'prediction_metrics', 'baseline_predictions', 'Evaluation',
-           'split_bars', 'evaluate', 'sharpe_vs_spread', 'plot_sharpe_vs_spread', 'walk_forward_folds', 'fold_dataset',
-           'trainer_fit_predict', 'logistic_fit_predict', 'walk_forward', 'plot_confusion', 'plot_calibration',
-           'plot_metric_ci', 'report_html', 'external_urls', 'write_report', 'check_model_matches', 'prepare_hint',
-           'dataset_for_checkpoint', 'evaluate_command', 'evaluate_cli']
+__all__ = ['log', 'CLASS_LABELS', 'BLOCK_MULT', 'LOWER_IS_BETTER', 'METRICS', 'EvaluationError', 'check_predictions',
+           'confusion_matrix', 'signal_of', 'information_coefficient', 'calibration_curve', 'influence_series',
+           'metric_block', 'interval_widening', 'prediction_metrics', 'paired_differences', 'null_coverage',
+           'baseline_predictions', 'AuditThresholds', 'Alarm', 'Audit', 'feature_ic', 'audit_report',
+           'audit_evaluation', 'Evaluation', 'split_bars', 'backtest_block', 'evaluate', 'sharpe_vs_spread',
+           'plot_sharpe_vs_spread', 'walk_forward_folds', 'fold_dataset', 'trainer_fit_predict', 'logistic_fit_predict',
+           'walk_forward', 'plot_confusion', 'plot_calibration', 'plot_metric_ci', 'report_html', 'external_urls',
+           'write_report', 'check_model_matches', 'prepare_hint', 'dataset_for_checkpoint', 'evaluate_command',
+           'evaluate_cli']
 
 # %% ../nbs/06_eval_ensemble.ipynb
 log = logging.getLogger(__name__)
@@ -38,6 +42,10 @@ class EvaluationError(ValueError):
 CLASS_LABELS = {3: ["down", "flat", "up"], 2: ["down", "up"]}
 
 # %% ../nbs/06_eval_ensemble.ipynb
+BLOCK_MULT = 3 # bootstrap blocks are never shorter than this many label horizons (t_out); see the null-coverage test
+LOWER_IS_BETTER = ("log_loss", "brier")
+_INFLUENCE = {"balanced_accuracy": 0, "precision_macro": 0, "recall_macro": 0, "f1_macro": 0, "accuracy": 1, "log_loss": 2, "brier": 3, "ic": 4}
+
 def check_predictions(y, # true classes per row (int)
                       proba, # probabilities [n, K]
                       where:str="predictions") -> tuple[np.ndarray, np.ndarray]:
@@ -97,50 +105,191 @@ def _row_losses(y, p):
     brier = ((p - np.eye(p.shape[1])[y]) ** 2).sum(1)
     return ll, brier
 
+def influence_series(y, # true classes [n]
+                     proba, # probabilities [n, K]
+                     fwd_return=None, # realised forward returns [n] (adds the IC's column)
+                     pred=None, # hard predictions (default: argmax)
+                    ) -> np.ndarray:
+    "Per-row terms the metrics average, [n, 4 or 5]: balanced-accuracy hits, hits, log loss, Brier (and the IC's rank products)."
+    y, p = check_predictions(y, proba)
+    pred = p.argmax(1) if pred is None else np.asarray(pred, np.int64)
+    freq = np.bincount(y, minlength=p.shape[1]) / len(y)
+    hit = (pred == y).astype(float)
+    ll, brier = _row_losses(y, p)
+    cols = [hit / np.maximum(freq[y], 1e-12), hit, ll, brier]
+    if fwd_return is not None:
+        rs, rf = rankdata(p[:, -1] - p[:, 0]), rankdata(np.asarray(fwd_return, float))
+        cols.append((rs - rs.mean()) * (rf - rf.mean()))
+    return np.column_stack(cols)
+
+def metric_block(series, # per-row series [n] or [n, k] (e.g. influence_series of every predictor, side by side)
+                 t_out:int=1, # the label horizon in bars: blocks are at least BLOCK_MULT x t_out
+                 mult:int|None=None, # override BLOCK_MULT
+                ) -> int:
+    "Bootstrap block length: the longest Politis-White block any column needs, at least mult x t_out, at most n/5 (but never below the floor)."
+    x = np.asarray(series, float).reshape(len(series), -1)
+    floor = max(1, (BLOCK_MULT if mult is None else mult) * int(t_out))
+    pw = block_length(x, 1)
+    return int(min(len(x), max(floor, min(pw, len(x) // 5))))
+
+def interval_widening(u, # one metric's per-row series (a column of influence_series, or a difference of two)
+                      block:int, # the bootstrap block length
+                     ) -> float:
+    "Factor >= 1 (at most 1.5) that corrects a circular block bootstrap's variance shortfall and its few-blocks uncertainty."
+    u = np.asarray(u, float); u = u[np.isfinite(u)] - np.nanmean(u)
+    n, b = len(u), int(block)
+    if n < 4 or b < 1: return 1.0
+    b = min(b, n - 1)
+    g = np.array([u[:n - k] @ u[k:] / n for k in range(b + 1)])
+    k = np.arange(1, b + 1)
+    boot = (1 - b / n) * (g[0] + 2 * (np.clip(1 - k / b, 0, None) * g[1:]).sum())   # what the bootstrap delivers, in expectation
+    target = g[0] + 2 * (np.clip(2 - 2 * k / b, 0, 1) * g[1:]).sum()                # flat-top long-run variance over the block
+    ratio = math.sqrt(target / boot) if boot > 0 and target > 0 else 1.0
+    few = float(_student_t.ppf(0.975, max(n // b - 1, 1)) / _student_t.ppf(0.975, 1e9))
+    return float(min(1.5, max(1.0, ratio) * few))
+
+def _widened_ci(point:float, draws:np.ndarray, level:float, widen:float) -> tuple[float, float]:
+    lo, hi = bootstrap_ci(draws, level)
+    if not math.isfinite(point): return lo, hi
+    return float(point - widen * (point - lo)), float(point + widen * (hi - point))
+
+def _metric_draws(y, p, pred, fwd, n_boot:int, block:int, seed:int) -> tuple[dict, dict]:
+    "(point estimates, bootstrap draws per metric [n_boot]) on circular-block resamples fixed by (n, n_boot, block, seed)."
+    n, k = len(y), p.shape[1]
+    ll, brier = _row_losses(y, p)
+    point = {m: float(v) for m, v in _from_counts(confusion_matrix(y, pred, k)).items()}
+    point["log_loss"], point["brier"] = float(ll.mean()), float(brier.mean())
+    sig = p[:, -1] - p[:, 0]
+    if fwd is not None: point["ic"] = information_coefficient(sig, fwd)
+    boots = {m: [] for m in point}
+    chunk = max(1, 2_000_000 // n) # bound memory: resamples x rows per chunk
+    for c0 in range(0, n_boot, chunk):
+        idx = block_bootstrap_indices(n, min(chunk, n_boot - c0), block, seed + c0)
+        b = len(idx)
+        codes = (np.arange(b)[:, None] * k * k + y[idx] * k + pred[idx]).ravel()
+        cms = np.bincount(codes, minlength=b * k * k).reshape(b, k, k)
+        for m, v in _from_counts(cms).items(): boots[m].append(v)
+        boots["log_loss"].append(ll[idx].mean(1)); boots["brier"].append(brier[idx].mean(1))
+        if "ic" in point:
+            rs, rf = rankdata(sig[idx], axis=1), rankdata(fwd[idx], axis=1)
+            rs -= rs.mean(1, keepdims=True); rf -= rf.mean(1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boots["ic"].append((rs * rf).sum(1) / np.sqrt((rs * rs).sum(1) * (rf * rf).sum(1)))
+    return point, {m: np.concatenate(v) if v else np.zeros(0) for m, v in boots.items()}
+
 def prediction_metrics(y, # true classes [n]
                        proba, # probabilities [n, K]
                        fwd_return=None, # realised forward returns [n] (for the IC)
                        pred=None, # hard predictions [n] (default: argmax of proba)
                        n_boot:int=1000, # bootstrap resamples (0: no intervals)
-                       block:int|None=None, # block length (default: max(round(n^(1/3)), 10))
-                       seed:int=0, level:float=0.95) -> dict:
+                       block:int|None=None, # block length (default: metric_block of this predictor's series)
+                       seed:int=0, # bootstrap seed (same seed, n and block: same resamples)
+                       level:float=0.95, # interval level
+                       t_out:int=1, # label horizon in bars (the block floor is BLOCK_MULT x t_out)
+                       return_draws:bool=False, # also return the bootstrap draws (for paired differences)
+                       widen:bool=True, # widen by interval_widening (False: the plain percentile interval)
+                      ):
     "Point estimates and block-bootstrap intervals: {metric: {'value', 'lo', 'hi'}} plus the confusion matrix."
     y, p = check_predictions(y, proba)
     n, k = len(y), p.shape[1]
     pred = p.argmax(1) if pred is None else np.asarray(pred, np.int64)
     if len(pred) != n: raise EvaluationError(f"{len(pred)} hard predictions for {n} rows")
-    ll, brier = _row_losses(y, p)
-    cm = confusion_matrix(y, pred, k)
-    point = {m: float(v) for m, v in _from_counts(cm).items()}
-    point["log_loss"], point["brier"] = float(ll.mean()), float(brier.mean())
-    sig = p[:, -1] - p[:, 0]
+    fwd = None
     if fwd_return is not None:
         fwd = np.asarray(fwd_return, float)
         if len(fwd) != n or not np.isfinite(fwd).all(): raise EvaluationError("fwd_return must be finite, one per row")
-        point["ic"] = information_coefficient(sig, fwd)
+    infl = influence_series(y, p, fwd, pred)
+    if n_boot and block is None: block = metric_block(infl, t_out)
+    point, draws = _metric_draws(y, p, pred, fwd, n_boot, block or 1, seed)
     out = {m: {"value": v, "lo": float("nan"), "hi": float("nan")} for m, v in point.items()}
     if n_boot:
-        block = block or max(int(round(n ** (1 / 3))), 10)
-        boots = {m: [] for m in point}
-        chunk = max(1, 2_000_000 // n) # bound memory: resamples x rows per chunk
-        for c0 in range(0, n_boot, chunk):
-            idx = block_bootstrap_indices(n, min(chunk, n_boot - c0), block, seed + c0)
-            b = len(idx)
-            codes = (np.arange(b)[:, None] * k * k + y[idx] * k + pred[idx]).ravel()
-            cms = np.bincount(codes, minlength=b * k * k).reshape(b, k, k)
-            for m, v in _from_counts(cms).items(): boots[m].append(v)
-            boots["log_loss"].append(ll[idx].mean(1)); boots["brier"].append(brier[idx].mean(1))
-            if "ic" in point:
-                rs, rf = rankdata(sig[idx], axis=1), rankdata(fwd[idx], axis=1)
-                rs -= rs.mean(1, keepdims=True); rf -= rf.mean(1, keepdims=True)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    boots["ic"].append((rs * rf).sum(1) / np.sqrt((rs * rs).sum(1) * (rf * rf).sum(1)))
+        w = {}
         for m in point:
-            out[m]["lo"], out[m]["hi"] = bootstrap_ci(np.concatenate(boots[m]), level)
-        out["_bootstrap"] = {"n_boot": n_boot, "block": block, "level": level, "seed": seed}
-    out["_confusion"] = cm.tolist()
+            w[m] = interval_widening(infl[:, _INFLUENCE[m]], block) if widen else 1.0
+            out[m]["lo"], out[m]["hi"] = _widened_ci(point[m], draws[m], level, w[m])
+        out["_bootstrap"] = {"n_boot": n_boot, "block": int(block), "level": level, "seed": seed,
+                             "widening": {m: round(v, 4) for m, v in w.items()}}
+    out["_confusion"] = confusion_matrix(y, pred, k).tolist()
     out["_n"] = n
+    return (out, draws, infl) if return_draws else out
+
+def _paired(runs:dict, model:str, baselines:list, metrics, against:str|None, block:int, level:float) -> dict:
+    "Paired differences from prediction_metrics runs (metrics, draws, influence) made on the same resamples."
+    out = {}
+    for metric in metrics:
+        if metric not in runs[model][0]: continue
+        sign = -1 if metric in LOWER_IS_BETTER else 1
+        cands = [against] if against else [b for b in baselines if math.isfinite(runs[b][0][metric]["value"])]
+        if not cands: continue
+        best = max(cands, key=lambda b: sign * runs[b][0][metric]["value"])
+        mv, bv = runs[model][0][metric]["value"], runs[best][0][metric]["value"]
+        u = runs[model][2][:, _INFLUENCE[metric]] - runs[best][2][:, _INFLUENCE[metric]]
+        lo, hi = _widened_ci(mv - bv, runs[model][1][metric] - runs[best][1][metric], level, interval_widening(u, block))
+        if not (math.isfinite(lo) and math.isfinite(hi)): verdict = "undefined"
+        elif lo > 0 or hi < 0: verdict = "better" if sign * (mv - bv) > 0 else "worse"     # the interval excludes 0
+        else: verdict = "no difference"
+        out[metric] = {"baseline": best, "model": mv, "baseline_value": bv, "value": mv - bv, "lo": lo, "hi": hi, "verdict": verdict,
+                       "higher_is_better": sign > 0, "block": int(block)}
     return out
+
+def paired_differences(y, # true classes [n]
+                       model:tuple, # (proba [n, K], hard prediction [n] or None) of the model
+                       baselines:dict, # name -> (proba, hard prediction or None) on the same rows
+                       fwd_return=None, # realised forward returns (for the IC)
+                       metrics=("balanced_accuracy", "accuracy", "log_loss", "ic"), # metrics to compare
+                       against:str|None=None, # one baseline to compare with (default: the best one per metric)
+                       n_boot:int=1000, # bootstrap resamples
+                       block:int|None=None, # block length (default: metric_block of every predictor's series)
+                       seed:int=0, # bootstrap seed
+                       level:float=0.95, # interval level
+                       t_out:int=1, # label horizon in bars
+                      ) -> dict:
+    "Model minus baseline per metric, its interval from the SAME block resamples: {metric: {'baseline', 'value', 'lo', 'hi', 'verdict'}}."
+    preds = {"__model__": model, **baselines}
+    infl = [influence_series(y, p, fwd_return, pr) for p, pr in preds.values()]
+    block = block or metric_block(np.column_stack(infl), t_out)
+    runs = {name: prediction_metrics(y, p, fwd_return, pr, n_boot=n_boot, block=block, seed=seed, level=level, return_draws=True)
+            for name, (p, pr) in preds.items()}
+    return _paired(runs, "__model__", list(baselines), metrics, against, block, level)
+
+# %% ../nbs/06_eval_ensemble.ipynb
+def null_coverage(reps:int=400, # simulated test sets
+                  n:int=700, # rows per test set (the sample's test split has about 700)
+                  t_out:int=10, # label horizon: labels are overlapping t_out-bar forward returns of a random walk
+                  phi:float=0.98, # AR(1) coefficient of the model's signal (independent of the returns)
+                  n_boot:int=500, # resamples per interval
+                  seed:int=0, # simulation seed
+                  rule:str="data", # 'data': metric_block + widening (what evaluate does); 'old': max(n^(1/3), t_out) blocks, plain percentiles
+                  mult:int|None=None, # with 'data': the block floor in label horizons (default BLOCK_MULT)
+                 ) -> dict:
+    "Share of nominal 95% intervals of the IC and balanced accuracy that exclude chance when the signal knows nothing."
+    if rule not in ("data", "old"): raise EvaluationError(f"rule must be 'data' or 'old', not {rule!r}")
+    rng = np.random.default_rng(seed)
+    miss = {"ic": 0, "balanced_accuracy": 0}
+    blocks = []
+    for r in range(reps):
+        cum = np.r_[0.0, np.cumsum(rng.normal(0, 1e-3, n + t_out + 1))]
+        fwd = cum[1 + t_out:1 + t_out + n] - cum[1:1 + n]                    # overlapping t_out-bar forward returns
+        q = 0.43 * math.sqrt(t_out) * 1e-3                                   # about a third of the labels in each class
+        y = np.where(fwd < -q, 0, np.where(fwd > q, 2, 1))
+        e = rng.normal(size=n + 200)
+        s = np.empty_like(e); s[0] = e[0]
+        for i in range(1, len(e)): s[i] = phi * s[i - 1] + math.sqrt(1 - phi * phi) * e[i]
+        s = s[200:]
+        z = np.c_[-s, np.zeros(n), s] * 1.5 + rng.normal(0, 0.3, (n, 3))
+        p = np.exp(z - z.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+        if rule == "old":
+            b = max(int(round(n ** (1 / 3))), t_out)
+            m = prediction_metrics(y, p, fwd, n_boot=n_boot, block=b, seed=r, widen=False)
+        else:
+            b = metric_block(influence_series(y, p, fwd), t_out, mult)
+            m = prediction_metrics(y, p, fwd, n_boot=n_boot, block=b, seed=r)
+        blocks.append(b)
+        miss["ic"] += not (m["ic"]["lo"] <= 0 <= m["ic"]["hi"])
+        miss["balanced_accuracy"] += not (m["balanced_accuracy"]["lo"] <= 1 / 3 <= m["balanced_accuracy"]["hi"])
+    return {"rule": rule, "mult": (BLOCK_MULT if mult is None else mult) if rule == "data" else None, "reps": reps, "n": n, "t_out": t_out,
+            "phi": phi, **{k: v / reps for k, v in miss.items()},
+            "median_block": float(np.median(blocks))}
 
 # %% ../nbs/06_eval_ensemble.ipynb
 def _train_freqs(y_train, k, states_train=None, n_states=1, alpha=1.0) -> np.ndarray:
@@ -187,14 +336,257 @@ def baseline_predictions(prepared:PreparedDataset, # the dataset (frame with clo
     return out
 
 # %% ../nbs/06_eval_ensemble.ipynb
+@dataclass
+class AuditThresholds:
+    "When the audit raises an alarm. The defaults suit FX at bars of minutes to days."
+    feature_ic: float = 0.15 # |Spearman IC| of one raw feature with the forward return on the evaluated split ...
+    feature_ic_z: float = 4.0 # ... that is also this many overlap-aware standard errors from zero
+    feature_ic_rows: int = 20 # ... judged only with at least this many rows per label horizon (and 100): short splits mislead
+    sharpe: float = 3.0 # a lower 95% bound of the net annualised Sharpe above this is implausible
+    hit_rate: float = 0.65 # a lower 95% (Wilson) bound of the share of winning trades above this is implausible
+    min_trades: int = 30 # trades needed before the hit rate is judged
+    edge: float = 0.10 # a lower bound of model minus best baseline (accuracy or balanced accuracy) above this is implausible
+    one_class: float = 0.8 # predicting one class on at least this share of rows is degenerate
+    missing_class: float = 0.2 # never predicting a class that at least this share of the rows has is degenerate
+    constant_proba: float = 0.01 # every probability column with a standard deviation below this: near-constant
+    def to_dict(self) -> dict: return asdict(self)
+
+@dataclass
+class Alarm:
+    "One finding of the audit: a red banner in the report and an entry in metrics.json."
+    kind: str # 'leakage', 'plausibility', 'degenerate' or 'data'
+    code: str # 'truncation', 'feature_ic', 'sharpe', 'hit_rate', 'edge', 'one_class', 'missing_class', 'constant_proba', 'below_majority', 'constant_position', 'absent_class', 'zero_variance'
+    message: str # one line naming the cause
+    detail: dict = field(default_factory=dict) # the numbers behind it
+    def to_dict(self) -> dict: return asdict(self)
+
+_HEADLINE_SWITCH = ("one_class", "missing_class", "constant_proba", "below_majority", "constant_position") # lead with accuracy and log loss
+
+@dataclass
+class Audit:
+    "The leakage and sanity audit of one run (see audit_report)."
+    verdict: str # the one-line verdict
+    headline: dict # what the verdict compares: metric(s), baseline, differences
+    alarms: list # Alarm, most serious first
+    truncation: dict|None # truncation_audit's result (None: not run)
+    feature_ic: list # per-feature IC with the forward return on the split, largest |IC| first
+    walk_forward_agrees: bool|None # does walk-forward reach the single split's verdict (None: not run)
+    checks: dict # the degenerate-model statistics (class shares, probability spread, ...)
+    thresholds: dict # AuditThresholds used
+
+    @property
+    def degenerate(self) -> bool: return any(a.code in _HEADLINE_SWITCH for a in self.alarms)
+    def to_json(self) -> dict:
+        return _finite_or_none(json.loads(json.dumps({**asdict(self), "degenerate": self.degenerate}, default=_json_default)))
+
+    def banners_html(self) -> str:
+        "The verdict and one red banner per alarm."
+        e = _html.escape
+        out = [f"<div class='verdict'>{e(self.verdict)}</div>"]
+        out += [f"<div class='alarm'><b>{e(a.kind.upper())}</b> ({e(a.code)}): {e(a.message)}</div>" for a in self.alarms]
+        if not self.alarms: out.append("<div class='ok'>Audit: no alarm (truncation, plausibility and degenerate-model checks passed).</div>")
+        return "\n".join(out)
+
+    def section_html(self) -> str:
+        "The audit section: truncation audit, per-feature IC, degenerate-model statistics, thresholds."
+        e = _html.escape
+        t = self.truncation or {"status": "not run"}
+        parts = ["<h2>Audit</h2>", f"<p><b>Truncation audit</b>: {e(str(t.get('status')))}"
+                 + (f" — {e(str(t.get('reason')))}" if t.get("reason") else "")
+                 + (f"; {t.get('columns_checked', 0)} columns rebuilt from the source truncated at {len(t.get('cuts', []))} cut points "
+                    f"({e(', '.join(t.get('cuts', [])[:6]))})" if t.get("cuts") else "") + ".</p>"]
+        if t.get("not_checked"): parts.append(f"<p class='note'>Not checked (cannot be rebuilt): {e(', '.join(t['not_checked']))}</p>")
+        if t.get("differences"): parts.append(_table_html(pd.DataFrame(t["differences"])))
+        if self.feature_ic:
+            parts += ["<p><b>Per-feature IC</b> with the forward return on the evaluated split (largest first; z uses a Newey–West "
+                      "standard error over the label overlap):</p>", _table_html(pd.DataFrame(self.feature_ic).head(10))]
+        parts += [f"<p><b>Model behaviour</b>: {e(json.dumps(_finite_or_none(self.checks), default=_json_default))}</p>",
+                  f"<p class='note'>Thresholds: {e(json.dumps(self.thresholds))}</p>"]
+        return "\n".join(parts)
+
+def _newey_west_se(z:np.ndarray, lags:int) -> float:
+    "Standard error of the mean of `z` with Bartlett weights up to `lags` (overlapping labels make z autocorrelated)."
+    z = z - z.mean(); n = len(z)
+    v = z @ z / n + 2 * sum((1 - k / (lags + 1)) * (z[:n - k] @ z[k:]) / n for k in range(1, min(lags, n - 1) + 1))
+    return math.sqrt(max(v, 0.0) / n)
+
+def feature_ic(prepared:PreparedDataset, # the dataset
+               split:str="test", # rows to use
+               lags:int|None=None, # Newey-West lags (default: 2 x t_out)
+              ) -> pd.DataFrame:
+    "Spearman IC of each raw feature with the forward return on a split's rows, with an overlap-aware standard error and z."
+    rows = prepared.sample_index(split)
+    f = prepared.frame["fwd_return"].to_numpy(float)[rows]
+    lags = lags or 2 * prepared.data_cfg.t_out
+    rf = rankdata(f); rf = (rf - rf.mean()) / (rf.std() or 1.0)
+    out = []
+    for c in prepared.feature_columns:
+        x = prepared.frame[c].to_numpy(float)[rows]
+        if not np.isfinite(x).all() or np.std(x) == 0: out.append({"feature": c, "ic": float("nan"), "se": float("nan"), "z": float("nan")}); continue
+        rx = rankdata(x); rx = (rx - rx.mean()) / rx.std()
+        z = rx * rf
+        ic, se = float(z.mean()), _newey_west_se(z, lags)
+        out.append({"feature": c, "ic": ic, "se": se, "z": ic / se if se > 0 else float("nan")})
+    df = pd.DataFrame(out)
+    return df.reindex(df["ic"].abs().sort_values(ascending=False, na_position="last").index).reset_index(drop=True)
+
+def _wilson_lower(p:float, n:int, z:float=1.96) -> float:
+    if n <= 0 or not math.isfinite(p): return float("nan")
+    return (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+
+def _fmt_diff(x:dict) -> str:
+    return f"{x['value']:+.3f} [{x['lo']:+.3f}, {x['hi']:+.3f}]"
+
+def _wf_agrees(against:str, metric:str, verdict:str, pooled:dict|None) -> tuple[bool|None, str]:
+    "Does the pooled walk-forward paired difference (`against` 'best' or 'majority') reach the single split's verdict?"
+    if not pooled: return None, "walk-forward not run"
+    x = (pooled.get("_paired") or {}).get(against, {}).get(metric)
+    if x is None: return None, "walk-forward has no paired difference"
+    same = x["verdict"] == verdict
+    return same, f"walk-forward {'agrees' if same else 'DISAGREES'} ({x['verdict']}: {_fmt_diff(x)} vs {x['baseline']})"
+
+def audit_report(prepared:PreparedDataset, # the dataset the run used
+                 split:str="test", # the split evaluated
+                 proba=None, # the model's class probabilities on the split's sample rows [n, K] (None for agents)
+                 paired:dict|None=None, # {'best': paired_differences(...), 'majority': paired_differences(..., against='majority')}
+                 backtest:dict|None=None, # net backtest statistics (BacktestResult.stats)
+                 position=None, # the positions traded per row/bar (agents; default: none)
+                 walk_forward:dict|None=None, # pooled walk-forward metrics with '_paired' (the agreement check)
+                 name:str="model", # the model's name
+                 truncation:bool|dict=True, # run the truncation audit, skip it (False), or pass its result
+                 thresholds:AuditThresholds|None=None, # when to raise alarms
+                ) -> Audit:
+    "The leakage and sanity audit of one run: alarms (leakage, plausibility, degenerate model) and a one-line verdict."
+    th = thresholds or AuditThresholds()
+    alarms, checks = [], {}
+    k = prepared.n_classes
+    labels = CLASS_LABELS.get(k, [str(i) for i in range(k or 0)])
+    # -- leakage: the dataset's own features, rebuilt from truncated data
+    trunc = truncation if isinstance(truncation, dict) else truncation_audit(prepared) if truncation else None
+    for d in (trunc or {}).get("differences", [])[:8]:
+        alarms.append(Alarm("leakage", "truncation", f"column '{d['column']}' changes when data after {d['cut']} is removed (first differing bar "
+                                                     f"{d['first_bar']}): it uses the future", d))
+    # -- plausibility
+    fic = feature_ic(prepared, split)
+    n_rows, need = len(prepared.sample_index(split)), max(100, th.feature_ic_rows * prepared.data_cfg.t_out)
+    checks["feature_ic"] = "judged" if n_rows >= need else f"not judged: {n_rows} rows < {need}"
+    for r in fic.itertuples() if n_rows >= need else ():
+        if math.isfinite(r.ic) and abs(r.ic) >= th.feature_ic and abs(r.z) >= th.feature_ic_z:
+            alarms.append(Alarm("plausibility", "feature_ic", f"feature '{r.feature}' alone has IC {r.ic:+.3f} (z {r.z:.1f}) with the forward "
+                                                               f"return: no single FX feature predicts that well; look for a leak",
+                                {"feature": r.feature, "ic": r.ic, "z": r.z}))
+    if backtest:
+        lo = (backtest.get("sharpe_ci") or [float("nan")])[0]
+        if lo is not None and math.isfinite(lo) and lo > th.sharpe:
+            alarms.append(Alarm("plausibility", "sharpe", f"net Sharpe {backtest['sharpe']:.1f} with lower bound {lo:.1f} > {th.sharpe:g}: "
+                                                          f"beyond what FX at these bars allows", {"sharpe": backtest["sharpe"], "lower": lo}))
+        nt, hr = backtest.get("n_trades", 0), backtest.get("hit_rate", float("nan"))
+        wl = _wilson_lower(hr, nt) if nt and nt >= th.min_trades else float("nan")
+        if math.isfinite(wl) and wl > th.hit_rate:
+            alarms.append(Alarm("plausibility", "hit_rate", f"{hr:.0%} of {nt} trades win (lower bound {wl:.0%} > {th.hit_rate:.0%}): "
+                                                            f"beyond what FX at these bars allows", {"hit_rate": hr, "n_trades": nt, "lower": wl}))
+    for metric in ("balanced_accuracy", "accuracy"):
+        x = (paired or {}).get("best", {}).get(metric)
+        if x and math.isfinite(x["lo"]) and x["lo"] > th.edge:
+            alarms.append(Alarm("plausibility", "edge", f"{metric.replace('_', ' ')} beats the best baseline ({x['baseline']}) by {_fmt_diff(x)}: "
+                                                        f"more than any real FX edge", x))
+            break
+    # -- degenerate model
+    if proba is not None:
+        p = np.asarray(proba, float)
+        share = np.bincount(p.argmax(1), minlength=p.shape[1]) / len(p)
+        checks["predicted_share"] = {labels[i]: float(s) for i, s in enumerate(share)}
+        checks["proba_std"] = float(p.std(0).max())
+        never = [labels[i] for i in range(len(share)) if share[i] == 0]
+        truth = np.bincount(prepared.y[prepared.sample_index(split)], minlength=p.shape[1]) / max(len(p), 1)
+        if share.max() >= th.one_class:
+            alarms.append(Alarm("degenerate", "one_class", f"predicts '{labels[int(share.argmax())]}' on {share.max():.0%} of rows"
+                                + (f" and never {', '.join(repr(c) for c in never)}" if never else ""), checks["predicted_share"]))
+        else:
+            missing = [i for i in range(len(share)) if share[i] == 0 and truth[i] >= th.missing_class]
+            if missing:
+                alarms.append(Alarm("degenerate", "missing_class", "never predicts " + ", ".join(f"'{labels[i]}' ({truth[i]:.0%} of the rows)" for i in missing),
+                                    {"predicted_share": checks["predicted_share"], "true_share": {labels[i]: float(t) for i, t in enumerate(truth)}}))
+        if checks["proba_std"] < th.constant_proba:
+            alarms.append(Alarm("degenerate", "constant_proba", f"probabilities are nearly constant (largest standard deviation "
+                                                                f"{checks['proba_std']:.4f} < {th.constant_proba:g})", {"std": checks["proba_std"]}))
+    mj = (paired or {}).get("majority", {})
+    if all(mj.get(m, {}).get("verdict") == "worse" for m in ("accuracy", "log_loss")):
+        alarms.append(Alarm("degenerate", "below_majority", f"accuracy {_fmt_diff(mj['accuracy'])} and log loss {_fmt_diff(mj['log_loss'])} "
+                                                            f"are both worse than always predicting the majority class", mj))
+    if position is not None:
+        pos = np.asarray(position, float)
+        checks["position_std"] = float(np.std(pos))
+        if np.std(pos) == 0:
+            alarms.append(Alarm("degenerate", "constant_position", f"the position is always {pos[0]:g}: the model never changes its mind",
+                                {"position": float(pos[0])}))
+    if k:
+        for s in SPLITS:
+            ys = prepared.y[prepared.sample_index(s)]
+            absent = [labels[c] for c in range(k) if not (ys == c).any()]
+            if absent: alarms.append(Alarm("data", "absent_class", f"class {', '.join(repr(c) for c in absent)} never occurs in the {s} split",
+                                           {"split": s, "classes": absent}))
+    tr = prepared.sample_index("train")
+    if len(tr):
+        sd = prepared.frame[prepared.feature_columns].iloc[tr].std(ddof=0)
+        flat = [c for c, v in sd.items() if not v > 1e-12]
+        if flat: alarms.append(Alarm("data", "zero_variance", f"feature(s) {', '.join(flat[:8])} are constant on the training split "
+                                                              f"(they carry nothing)", {"columns": flat}))
+    order = {"leakage": 0, "plausibility": 1, "degenerate": 2, "data": 3}
+    alarms.sort(key=lambda a: order[a.kind])
+    # -- the verdict
+    best = (paired or {}).get("best", {})
+    degenerate = any(a.code in _HEADLINE_SWITCH for a in alarms)
+    wf_ok, wf_text = None, ""
+    if degenerate and (paired or {}).get("majority"):
+        mj = paired["majority"]
+        headline = {"metric": "accuracy", "against": "majority", **{m: mj[m] for m in mj}}
+        cause = "; ".join("accuracy and log loss both worse than always-majority" if a.code == "below_majority" else a.message
+                          for a in alarms if a.code in _HEADLINE_SWITCH)
+        verdict = (f"DEGENERATE {name} ({cause}): " + "; ".join(
+            f"{m.replace('_', ' ')} {mj[m]['model']:.3f} vs always-majority {mj[m]['baseline_value']:.3f}: {_fmt_diff(mj[m])} ({mj[m]['verdict']})"
+            for m in ("accuracy", "log_loss") if m in mj))
+        if "accuracy" in mj:
+            wf_ok, wf_text = _wf_agrees("majority", "accuracy", mj["accuracy"]["verdict"], walk_forward)
+            verdict += f"; {wf_text}"
+    elif best.get("balanced_accuracy"):
+        x = best["balanced_accuracy"]
+        headline = {"metric": "balanced_accuracy", "against": x["baseline"], **x}
+        words = {"better": "better than the best baseline", "worse": "worse than the best baseline",
+                 "no difference": "not distinguishable from the best baseline"}.get(x["verdict"], x["verdict"])
+        wf_ok, wf_text = _wf_agrees("best", "balanced_accuracy", x["verdict"], walk_forward)
+        verdict = (f"{name}: balanced accuracy {x['model']:.3f} vs best baseline {x['baseline']} {x['baseline_value']:.3f}, "
+                   f"difference {_fmt_diff(x)}: {words}; {wf_text}")
+    elif backtest:
+        lo, hi = (backtest.get("sharpe_ci") or [float("nan")] * 2)[:2]
+        headline = {"metric": "sharpe", "value": backtest.get("sharpe"), "lo": lo, "hi": hi}
+        verdict = f"{name}: net Sharpe {backtest.get('sharpe', float('nan')):.2f} [{lo:.2f}, {hi:.2f}] (no baseline comparison given)"
+    else:
+        headline, verdict = {}, f"{name}: no baseline comparison given"
+    serious = [a for a in alarms if a.kind in ("leakage", "plausibility")]
+    if serious: verdict = f"NOT TRUSTWORTHY ({', '.join(sorted({a.kind + ': ' + a.code for a in serious}))}) — " + verdict
+    return Audit(verdict, headline, alarms, trunc, fic.to_dict(orient="records"), wf_ok, checks, th.to_dict())
+
+def audit_evaluation(ev, # an Evaluation
+                     truncation:bool|dict=True, # run the truncation audit (or reuse a result)
+                     thresholds:AuditThresholds|None=None, # when to raise alarms
+                    ) -> Audit:
+    "`audit_report` on an Evaluation's pieces (its dataset, probabilities, paired differences, backtest and walk-forward)."
+    if ev.prepared is None: raise EvaluationError("this Evaluation carries no dataset to audit (ev.prepared is None)")
+    if not isinstance(truncation, dict) and truncation and ev.report_audit is not None and ev.report_audit.truncation:
+        truncation = ev.report_audit.truncation                       # already run on this dataset
+    return audit_report(ev.prepared, ev.split, ev.proba, ev.paired, ev.backtest.stats if ev.backtest else None,
+                        walk_forward=ev.walk_forward_pooled, name=ev.name, truncation=truncation, thresholds=thresholds)
+
+# %% ../nbs/06_eval_ensemble.ipynb
 METRICS = ["accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss", "brier", "ic"]
 
 @dataclass
 class Evaluation:
-    "One evaluation run: metrics with intervals for the model and baselines, and its backtests."
+    "One evaluation run: metrics with intervals for the model and baselines, paired differences, its backtests and its audit."
     name: str # the model's name
-    pair: str
-    split: str
+    pair: str # currency pair
+    split: str # the split evaluated
     rows: np.ndarray # frame row positions evaluated
     proba: np.ndarray # the model's probabilities on those rows
     metrics: dict # name -> prediction_metrics dict (model first, then baselines)
@@ -204,13 +596,18 @@ class Evaluation:
     buy_hold: BacktestResult|None # long all the time, with costs
     audit: BacktestResult|None = None # the backtesting.py replay of the net backtest
     engine_diff: dict|None = None # compare_engines(backtest, audit)
-    exec_cfg: ExecutionConfig|None = None
+    exec_cfg: ExecutionConfig|None = None # trading costs
     signal_cfg: dict = field(default_factory=dict) # threshold, sizing
     walk_forward: pd.DataFrame|None = None # per-fold results (see walk_forward)
-    walk_forward_pooled: dict|None = None # pooled metrics over all folds' test rows
+    walk_forward_pooled: dict|None = None # pooled metrics over all folds' test rows ('_paired': pooled paired differences)
     meta: dict = field(default_factory=dict) # data/model configs, checkpoint, versions
     bars: pd.DataFrame|None = None # the bars the backtests ran on
     position: pd.Series|None = None # the target position per bar (decided at its close)
+    paired: dict = field(default_factory=dict) # {'best': model − best baseline per metric, 'majority': model − always-majority}
+    blocks: dict = field(default_factory=dict) # bootstrap block lengths: 'metrics' (rows) and 'backtest' (bars)
+    report_audit: Audit|None = None # the leakage and sanity audit (see audit_report)
+    baseline_preds: dict|None = None # name -> (proba, hard prediction) of the baselines (not written to metrics.json)
+    prepared: PreparedDataset|None = None # the dataset evaluated (not written to metrics.json)
 
     @property
     def times(self) -> pd.DatetimeIndex: return self.bars.index[self.rows - self.rows[0]]
@@ -226,11 +623,23 @@ class Evaluation:
         "One metric for every predictor: value, lo, hi."
         return pd.DataFrame({n: m[metric] for n, m in self.metrics.items() if metric in m}).T
 
+    def paired_table(self) -> pd.DataFrame:
+        "Model minus baseline per metric, with the interval from the same resamples."
+        rows = []
+        for against, d in self.paired.items():
+            for metric, x in d.items():
+                rows.append({"metric": metric, "against": f"{x['baseline']} ({'best' if against == 'best' else against})", "model": x["model"],
+                             "baseline": x["baseline_value"], "difference": f"{x['value']:+.3f} [{x['lo']:+.3f}, {x['hi']:+.3f}]",
+                             "verdict": x["verdict"]})
+        return pd.DataFrame(rows)
+
     def to_json(self) -> dict:
         "Everything in metrics.json (plain JSON types)."
         d = {"name": self.name, "pair": self.pair, "split": self.split, "n_rows": int(len(self.rows)),
              "first_time": str(self.times[0]), "last_time": str(self.times[-1]),
-             "metrics": self.metrics, "calibration": self.calibration.to_dict(orient="list"),
+             "audit": self.report_audit.to_json() if self.report_audit is not None else None,
+             "metrics": self.metrics, "paired": self.paired, "bootstrap_blocks": self.blocks,
+             "calibration": self.calibration.to_dict(orient="list"),
              "execution": self.exec_cfg.to_dict() if self.exec_cfg else None, "signal": self.signal_cfg,
              "backtest": {k: r.stats for k, r in [("net", self.backtest), ("gross", self.gross), ("buy_hold", self.buy_hold)] if r is not None},
              "engine_agreement": self.engine_diff, "meta": self.meta}
@@ -260,6 +669,16 @@ def split_bars(prepared:PreparedDataset, rows:np.ndarray) -> pd.DataFrame:
     end = min(len(f), int(rows[-1]) + 1 + prepared.data_cfg.t_out)
     return f.iloc[int(rows[0]):end][["open", "high", "low", "close", "volume"]]
 
+def backtest_block(bars:pd.DataFrame, # the bars traded
+                   position, # target position per bar
+                   t_out:int=1, # label horizon in bars (the floor is BLOCK_MULT x t_out)
+                  ) -> int:
+    "Block length for the Sharpe intervals: Politis-White on the strategy's and the market's bar returns, at least BLOCK_MULT x t_out."
+    c = np.log(bars["close"].to_numpy(float))
+    r = np.diff(c, prepend=c[0])
+    held = np.r_[0.0, np.asarray(position, float)[:-1]]          # decided at a close, held over the next bar
+    return block_length(np.c_[held * r, r], BLOCK_MULT * int(t_out))
+
 def evaluate(prepared:PreparedDataset, # the dataset the probabilities were computed on
              proba, # model probabilities for `prepared.sample_index(split)` rows, [n, K]
              split:str="test", # which split `proba` covers
@@ -267,11 +686,15 @@ def evaluate(prepared:PreparedDataset, # the dataset the probabilities were comp
              exec_cfg:ExecutionConfig|None=None, # trading costs (default: 1 pip spread on the dataset's pair)
              threshold:float=0.0, # minimum probability to take a position (see positions_from_proba)
              sizing:str="fixed", # 'fixed' or 'confidence'
-             baselines:bool=True, # evaluate the baselines on the same rows
+             baselines:bool=True, # evaluate the baselines on the same rows (and the paired differences)
              audit:bool=False, # replay the net backtest in backtesting.py and check agreement
-             n_boot:int=1000, seed:int=0,
-             meta:dict|None=None) -> Evaluation:
-    "Metrics with intervals (model and baselines) and backtests of the model's signal on one split."
+             n_boot:int=1000, # bootstrap resamples
+             seed:int=0, # bootstrap seed (and the random baseline's)
+             meta:dict|None=None, # recorded in metrics.json
+             checks:bool=True, # run the leakage and sanity audit (`audit_evaluation`)
+             truncation:bool=True, # with checks: include the truncation audit (rebuilds the features: seconds)
+            ) -> Evaluation:
+    "Metrics with intervals (model and baselines), paired differences, backtests of the model's signal on one split, and the audit."
     if prepared.n_classes is None: raise EvaluationError("evaluate needs a classification or binary dataset (regression: use information_coefficient)")
     rows = prepared.sample_index(split)
     if len(rows) == 0: raise EvaluationError(f"{prepared.pair}: the {split} split has no samples")
@@ -280,12 +703,16 @@ def evaluate(prepared:PreparedDataset, # the dataset the probabilities were comp
     if p.shape[1] != prepared.n_classes:
         raise EvaluationError(f"{name}: {p.shape[1]} probability columns but the dataset's task has {prepared.n_classes} classes")
     fwd = prepared.frame["fwd_return"].to_numpy(float)[rows]
-    block = max(int(round(len(rows) ** (1 / 3))), prepared.data_cfg.t_out)
-    kw = dict(n_boot=n_boot, block=block, seed=seed)
-    metrics = {name: prediction_metrics(y, p, fwd, **kw)}
-    if baselines:
-        for bn, (bp, bpred) in baseline_predictions(prepared, split, seed=seed).items():
-            metrics[bn] = prediction_metrics(y, bp, fwd, pred=bpred, **kw)
+    t_out = prepared.data_cfg.t_out
+    base = baseline_predictions(prepared, split, seed=seed) if baselines else {}
+    preds = {name: (p, None), **base}
+    block = metric_block(np.column_stack([influence_series(y, bp, fwd, bpr) for bp, bpr in preds.values()]), t_out)
+    runs = {n: prediction_metrics(y, bp, fwd, bpr, n_boot=n_boot, block=block, seed=seed, return_draws=True) for n, (bp, bpr) in preds.items()}
+    metrics = {n: r[0] for n, r in runs.items()}
+    paired = {}
+    if base and n_boot:
+        paired["best"] = _paired(runs, name, list(base), ("balanced_accuracy", "accuracy", "log_loss", "ic"), None, block, 0.95)
+        if "majority" in base: paired["majority"] = _paired(runs, name, ["majority"], ("accuracy", "log_loss"), "majority", block, 0.95)
     exec_cfg = exec_cfg or ExecutionConfig(pair=prepared.pair)
     if check_pair(exec_cfg.pair) != prepared.pair:
         raise EvaluationError(f"execution config is for {exec_cfg.pair} but the dataset is {prepared.pair}")
@@ -293,26 +720,29 @@ def evaluate(prepared:PreparedDataset, # the dataset the probabilities were comp
     pos = np.zeros(len(bars))
     pos[rows - rows[0]] = positions_from_proba(p, threshold, sizing)
     pos = pd.Series(pos, bars.index, name="position")
-    net = backtest_vectorized(bars, pos, exec_cfg)
-    gross = backtest_vectorized(bars, pos, replace(exec_cfg, spread_pips=0.0, slippage_pips=0.0, commission=0.0))
-    bh = backtest_vectorized(bars, pd.Series(1.0, bars.index), exec_cfg)
+    bt_block = backtest_block(bars, pos, t_out)
+    net = backtest_vectorized(bars, pos, exec_cfg, block=bt_block)
+    gross = backtest_vectorized(bars, pos, replace(exec_cfg, spread_pips=0.0, slippage_pips=0.0, commission=0.0), block=bt_block)
+    bh = backtest_vectorized(bars, pd.Series(1.0, bars.index), exec_cfg, block=bt_block)
     aud = diff = None
     if audit:
-        aud = backtest_backtesting_py(bars, pos, exec_cfg)
+        aud = backtest_backtesting_py(bars, pos, exec_cfg, block=bt_block)
         diff = compare_engines(net, aud)
     ev = Evaluation(name, prepared.pair, split, rows, p, metrics, calibration_curve(y, p), net, gross, bh, aud, diff, exec_cfg,
                     {"threshold": threshold, "sizing": sizing}, meta={"data_cfg": prepared.data_cfg.to_dict(), **(meta or {})},
-                    bars=bars, position=pos)
+                    bars=bars, position=pos, paired=paired, blocks={"metrics": int(block), "backtest": int(bt_block)},
+                    baseline_preds=base, prepared=prepared)
+    if checks: ev.report_audit = audit_evaluation(ev, truncation=truncation)
     return ev
 
 # %% ../nbs/06_eval_ensemble.ipynb
-def sharpe_vs_spread(ev:Evaluation, # an evaluation (its signal and split bars are reused)
+def sharpe_vs_spread(ev:Evaluation, # an evaluation (its signal, split bars and backtest block are reused)
                      spreads=(0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0), # spreads in pips
                     ) -> pd.DataFrame:
     "Sharpe (with interval), annual return and cost paid of the evaluation's signal at each spread."
     rows = []
     for s in spreads:
-        r = backtest_vectorized(ev.bars, ev.position, replace(ev.exec_cfg, spread_pips=float(s)))
+        r = backtest_vectorized(ev.bars, ev.position, replace(ev.exec_cfg, spread_pips=float(s)), block=ev.blocks.get("backtest"))
         st = r.stats
         rows.append({"spread_pips": s, "sharpe": st["sharpe"], "sharpe_lo": st["sharpe_ci"][0], "sharpe_hi": st["sharpe_ci"][1],
                      "annual_return": st["annual_return"], "cost_paid_frac": st["cost_paid_frac"]})
@@ -404,23 +834,27 @@ def walk_forward(prepared:PreparedDataset, # the full dataset
                  n_folds:int=3, # test blocks
                  fit_predict:Callable|None=None, # (fold dataset, fold dir) -> test probabilities; default: the trainer
                  run_dir="runs/walk_forward", # fold_<i>/ directories for the trainer's checkpoints
-                 exec_cfg:ExecutionConfig|None=None,
-                 min_train_frac:float=0.4, n_boot:int=500, seed:int=0,
-                 name:str="model") -> tuple[pd.DataFrame, dict, list]:
-    "Per-fold results table, pooled metrics over all test blocks, and the per-fold `Evaluation`s."
+                 exec_cfg:ExecutionConfig|None=None, # trading costs
+                 min_train_frac:float=0.4, # share of the rows before the first test block
+                 n_boot:int=500, # bootstrap resamples
+                 seed:int=0, # bootstrap seed
+                 name:str="model", # the model's name
+                ) -> tuple[pd.DataFrame, dict, list]:
+    "Per-fold results table, pooled metrics over all test blocks (with '_paired': model minus best baseline), and the per-fold `Evaluation`s."
     from tqdm.auto import tqdm
     fit_predict = fit_predict or trainer_fit_predict()
     rows = np.flatnonzero(prepared.frame["split"].to_numpy() >= 0)
     if len(rows) == 0: raise EvaluationError("walk-forward: the dataset has no samples")
     folds = walk_forward_folds(int(rows[0]), int(rows[-1]), n_folds, prepared.data_cfg.gap, min_train_frac)
-    out, evs, ys, ps, fws = [], [], [], [], []
+    out, evs, ys, ps, fws, bases = [], [], [], [], [], {}
     for i, fold in enumerate(tqdm(folds, desc="walk-forward folds")):
         ds = fold_dataset(prepared, fold)
         proba = fit_predict(ds, Path(run_dir) / f"fold_{i}")
-        ev = evaluate(ds, proba, "test", name=name, exec_cfg=exec_cfg, n_boot=n_boot, seed=seed)
+        ev = evaluate(ds, proba, "test", name=name, exec_cfg=exec_cfg, n_boot=n_boot, seed=seed, checks=False)
         evs.append(ev)
         te = ds.sample_index("test")
         ys.append(ds.y[te]); ps.append(np.asarray(proba)); fws.append(ds.frame["fwd_return"].to_numpy(float)[te])
+        for b, (bp, bpred) in ev.baseline_preds.items(): bases.setdefault(b, []).append((bp, bpred))
         m = ev.metrics[name]
         row = {"fold": i, "train_rows": len(ds.sample_index("train")), "test_first": ds.frame.index[te[0]], "test_last": ds.frame.index[te[-1]],
                "test_rows": len(te)}
@@ -432,8 +866,14 @@ def walk_forward(prepared:PreparedDataset, # the full dataset
                    total_return=ev.backtest.stats["total_return"], n_trades=ev.backtest.stats["n_trades"])
         out.append(row)
     y, p, fw = np.concatenate(ys), np.concatenate(ps), np.concatenate(fws)
-    block = max(int(round(len(y) ** (1 / 3))), prepared.data_cfg.t_out)
+    base = {b: (np.concatenate([x[0] for x in v]), np.concatenate([x[1] for x in v])) for b, v in bases.items()}
+    t_out = prepared.data_cfg.t_out
+    block = metric_block(np.column_stack([influence_series(y, bp, fw, bpr) for bp, bpr in [(p, None), *base.values()]]), t_out)
     pooled = prediction_metrics(y, p, fw, n_boot=n_boot, block=block, seed=seed)
+    if n_boot:
+        pooled["_paired"] = {"best": paired_differences(y, (p, None), base, fw, n_boot=n_boot, block=block, seed=seed)}
+        if "majority" in base:
+            pooled["_paired"]["majority"] = paired_differences(y, (p, None), base, fw, ("accuracy", "log_loss"), "majority", n_boot, block, seed)
     return pd.DataFrame(out), pooled, evs
 
 _walk_forward = walk_forward # the CLI's --walk-forward flag shadows the name inside evaluate_command
@@ -477,7 +917,10 @@ def _table_html(df:pd.DataFrame) -> str:
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 .tbl{border-collapse:collapse;font-size:13px}.tbl td,.tbl th{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
-.row{display:flex;flex-wrap:wrap;gap:16px}.note{color:#666;font-size:13px}"""
+.row{display:flex;flex-wrap:wrap;gap:16px}.note{color:#666;font-size:13px}
+.verdict{font-size:16px;font-weight:600;margin:10px 0;padding:8px 12px;background:#f3f6fa;border-left:6px solid #1f77b4}
+.alarm{background:#fdecea;border-left:6px solid #d93025;color:#a50e0e;padding:8px 12px;margin:6px 0;font-size:14px}
+.ok{background:#e6f4ea;border-left:6px solid #188038;color:#0d652d;padding:6px 12px;margin:6px 0;font-size:13px}"""
 
 def report_html(ev:Evaluation, # the evaluation to report
                 sharpe_spread:pd.DataFrame|None=None, # from sharpe_vs_spread
@@ -485,6 +928,8 @@ def report_html(ev:Evaluation, # the evaluation to report
                ) -> str:
     "The report as one self-contained HTML string."
     e = _html.escape
+    aud = ev.report_audit if ev.report_audit is not None else audit_evaluation(ev)
+    order = ["accuracy", "log_loss", *[m for m in METRICS if m not in ("accuracy", "log_loss")]] if aud.degenerate else METRICS
     figs = [plot_equity({"net of costs": ev.backtest.equity, "gross (no costs)": ev.gross.equity, "buy & hold": ev.buy_hold.equity},
                         f"{ev.pair.upper()} {ev.split} split: equity"),
             plot_metric_ci(ev, "balanced_accuracy"), plot_metric_ci(ev, "ic"),
@@ -497,12 +942,17 @@ def report_html(ev:Evaluation, # the evaluation to report
     stats["sharpe_ci"] = stats["sharpe_ci"].map(lambda v: f"[{v[0]:.2f}, {v[1]:.2f}]")
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>sequence_fx evaluation: {e(ev.name)} on {e(ev.pair)}</title>",
              f"<style>{_CSS}</style>", f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
-             f"<h1>{e(ev.name)} — {e(ev.pair.upper())}, {e(ev.split)} split</h1>",
+             f"<h1>{e(ev.name)} — {e(ev.pair.upper())}, {e(ev.split)} split</h1>", aud.banners_html(),
              f"<p class='note'>{len(ev.rows)} samples from {e(str(ev.times[0]))} to {e(str(ev.times[-1]))}. "
              f"Intervals: 95% circular block bootstrap ({ev.metrics[ev.name].get('_bootstrap', {}).get('n_boot', 0)} resamples, "
-             f"block {ev.metrics[ev.name].get('_bootstrap', {}).get('block', '-')} rows). Generated "
+             f"block {ev.blocks.get('metrics', '-')} rows chosen from the data, at least {BLOCK_MULT} x t_out; widened for the "
+             f"bootstrap's known shortfall). Dataset {e(str(ev.meta.get('dataset', {}).get('cache_key') or '-')[:12])}. Generated "
              f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>",
-             "<h2>Prediction metrics: model and baselines on the same rows</h2>", _table_html(ev.table()),
+             "<h2>Prediction metrics: model and baselines on the same rows</h2>"
+             + ("<p class='note'>The model is degenerate: accuracy and log loss against always-majority lead.</p>" if aud.degenerate else ""),
+             _table_html(ev.table(order)),
+             "<h2>Paired differences: model minus baseline, on the same resamples</h2>",
+             _table_html(ev.paired_table()) if ev.paired else "<p class='note'>No baselines were evaluated.</p>",
              "<div class='row'>", fh[1], fh[2], "</div>",
              "<div class='row'>", fh[3], fh[4], "</div>",
              "<h2>Backtest (fills at the next bar's open)</h2>",
@@ -518,7 +968,10 @@ def report_html(ev:Evaluation, # the evaluation to report
         parts += ["<h2>Walk-forward (expanding window, purged, retrained per fold)</h2>", _table_html(ev.walk_forward)]
         if ev.walk_forward_pooled:
             parts.append(_table_html(pd.DataFrame({k: v for k, v in ev.walk_forward_pooled.items() if not k.startswith("_")}).T.rename_axis("pooled")))
-    parts.append("</body></html>")
+            wp = (ev.walk_forward_pooled.get("_paired") or {}).get("best")
+            if wp: parts.append(_table_html(pd.DataFrame(wp).T[["baseline", "model", "baseline_value", "value", "lo", "hi", "verdict"]]
+                                            .rename_axis("pooled: model minus best baseline")))
+    parts += [aud.section_html(), "</body></html>"]
     return "\n".join(parts)
 
 _NAMESPACE = re.compile(r"https?://www\.w3\.org/")
@@ -554,6 +1007,7 @@ def write_report(ev:Evaluation, # the evaluation
         paths["backtest_plot"] = save_backtesting_plot(ev.audit, d / "backtest_plot.html", f"{ev.name} on {ev.pair}")
         bt_rel = "backtest_plot.html"
     ss = sharpe_vs_spread(ev, spreads) if spreads else None
+    if ev.report_audit is None: ev.report_audit = audit_evaluation(ev)
     page = report_html(ev, ss, bt_rel)
     bad = external_urls(page)
     if bad: raise EvaluationError(f"report would fetch external URLs: {bad[:3]}")
@@ -595,8 +1049,11 @@ def prepare_hint(pair:str, # the pair
                  data_cfg:DataConfig, # the checkpoint's data configuration
                  feat_cfg=None, # its FeatureConfig (plug-ins are named)
                  spec:dict|None=None, # its DC / sentiment blocks, as recorded by sfx-prepare
-                 data_dir="data") -> str:
+                 data_dir="data", # the prepared-dataset cache
+                 dataset_spec:dict|None=None, # the full DatasetSpec, when the checkpoint records it
+                ) -> str:
     "The sfx-prepare command line that rebuilds a checkpoint's dataset (same windows, task, DC and sentiment blocks)."
+    if dataset_spec: return " ".join(["sfx-prepare", "--pairs", pair, *DatasetSpec.from_dict(dataset_spec).flags(), "--data-dir", str(data_dir)])
     dflt, spec = DataConfig(pair=pair), spec or {}
     a = ["sfx-prepare", "--pairs", pair, "--t-in", data_cfg.t_in, "--t-out", data_cfg.t_out, "--task-type", data_cfg.task_type]
     if data_cfg.timeframe != dflt.timeframe: a += ["--timeframe", data_cfg.timeframe]
@@ -614,29 +1071,47 @@ def prepare_hint(pair:str, # the pair
         a += ["--include-sentiment", "--gdelt-dir", se.get("gdelt_dir", "data/gdelt"), "--sentiment-model", se.get("model", "ProsusAI/finbert")]
     return " ".join(str(x) for x in [*a, "--data-dir", data_dir])
 
-def dataset_for_checkpoint(predictor, # a sequence_fx.training.SignalPredictor (its meta holds cache_key and spec)
+def dataset_for_checkpoint(predictor, # a sequence_fx.training.SignalPredictor (its meta holds cache_key, spec, dataset_spec)
                            data_dir="data", # the prepared-dataset cache
                            where:str="checkpoint", # names the checkpoint in messages
-                           **prepare_kw, # source / input for re-preparing a clock-bar dataset
+                           **prepare_kw, # source / input for re-preparing a clock-bar dataset of an older checkpoint
                           ) -> tuple[PreparedDataset, str]:
-    "(dataset, 'cache' or 're-prepared'): the dataset the checkpoint was trained on, found by its content key if still cached."
+    "(dataset, 'cache', 'rebuilt' or 're-prepared'): the dataset the checkpoint was trained on, by its key, else rebuilt from its recorded spec."
     pair, key, spec = predictor.pair, predictor.meta.get("cache_key"), predictor.meta.get("spec") or {}
+    dspec = predictor.meta.get("dataset_spec")
     if key:
         try: return load_prepared(data_dir, pair, key), "cache"
         except DataError as e: log.info("%s: training dataset %s not in the cache (%s)", where, key[:12], e)
-    if spec:   # DC bars or sentiment columns: rebuilding needs options (thresholds, news files) that only sfx-prepare takes
+    hint = prepare_hint(pair, predictor.data_cfg, predictor.feat_cfg, spec, data_dir, dspec)
+    if dspec:      # every option is recorded: rebuild exactly that dataset, if its inputs are still there
+        try: ds = prepare_spec(pair, DatasetSpec.from_dict(dspec), data_dir)
+        except DataError as e:
+            raise EvaluationError(f"{where} was trained on dataset {(key or '?')[:12]}, which is not in {Path(data_dir) / pair} and cannot be "
+                                  f"rebuilt ({e}); re-run {hint} with its inputs, then evaluate again") from None
+        if key and ds.meta.get("cache_key") != key:
+            raise EvaluationError(f"{where} was trained on dataset {key[:12]}; rebuilding it from its recorded options gave "
+                                  f"{ds.meta.get('cache_key', '?')[:12]} (the input files changed?); pass --dataset to evaluate on another dataset")
+        return ds, "rebuilt"
+    if spec:   # DC bars or sentiment columns without a recorded spec: rebuilding needs options only sfx-prepare takes
         blocks = " and ".join(k.replace("_", "-") for k in spec)
         raise EvaluationError(f"{where} was trained on a {blocks} dataset ({(key or '?')[:12]}) that is not in {Path(data_dir) / pair}; "
-                              f"re-run {prepare_hint(pair, predictor.data_cfg, predictor.feat_cfg, spec, data_dir)} "
-                              f"(with the --source/--input used for training), then evaluate again")
+                              f"re-run {hint} (with the --source/--input used for training), then evaluate again")
     ds = prepare(pair, predictor.data_cfg, predictor.feat_cfg, data_dir=data_dir, **prepare_kw)
     if key and ds.meta.get("cache_key") != key:
         log.warning("%s: re-prepared dataset %s differs from the training dataset %s (other input data?); evaluating on it",
                     where, ds.meta.get("cache_key", "?")[:12], key[:12])
     return ds, "re-prepared"
 
+def _over_checkpoint(spec:DatasetSpec|None, predictor, dataset:str|None) -> DatasetSpec|None:
+    "Dataset flags given to sfx-evaluate change the checkpoint's recorded options (e.g. only --input): the rest stays as trained."
+    base = predictor.meta.get("dataset_spec")
+    if dataset or spec is None or not base: return spec
+    return DatasetSpec.from_dict({**base, **{k: getattr(spec, k) for k in spec.given}}).with_given(spec.given)
+
 def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eurusd
                      checkpoint_path:str="runs/{pair}/best_model.pt", # best_model.pt, a run dir, or a path with {pair}
+                     dataset:str|None=None, # evaluate on this prepared dataset (directory, 'latest' or cache key) instead of the checkpoint's own
+                     data_dir:str="data", # prepared-dataset cache
                      spread_pips:float=1.0, # bid-ask spread in pips
                      commission:float=0.0, # commission, fraction of traded value per side
                      slippage_pips:float=0.0, # adverse slippage per fill, in pips
@@ -646,46 +1121,53 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      wf_epochs:int=5, # epochs per walk-forward fold
                      wf_max_steps:int=0, # cap optimiser steps per epoch in walk-forward folds (0: full epochs)
                      report_dir:str="reports", # the report goes to <report-dir>/<pair>/
-                     data_dir:str="data", # prepared-dataset cache
-                     source:str="sample", # data source as for sfx-prepare: sample, histdata or csv
-                     input:str=None, # input files for histdata/csv
                      split:str="test", # split to evaluate
                      n_boot:int=1000, # bootstrap resamples for the intervals
                      seed:int=0, # seed for bootstrap and the random baseline
-                     device:str="cpu", # device for inference and walk-forward training
+                     device:str="auto", # device for inference and walk-forward training: auto, cpu, cuda
+                     threads:int=0, # torch CPU threads (0: min(4, cores))
+                     truncation_audit:bool=True, # rebuild the features from truncated data to look for leaks (seconds; minutes with sentiment)
+                     spec:DatasetSpec|None=None, # dataset flags, as for sfx-prepare: given explicitly, they change the checkpoint's options (e.g. --input)
                     ) -> list:
-    "Evaluate trained checkpoints against baselines, backtest them net of costs and write the reports."
+    "Evaluate trained checkpoints against baselines, backtest them net of costs, audit them and write the reports."
+    import torch
     from sequence_fx.training import load_signal_model, predict_proba, TrainingConfig
-    pair_list = [check_pair(p) for p in str(pairs).split(",") if p.strip()]
-    if not pair_list: raise EvaluationError("--pairs: no pair given")
+    pair_list = dataset_pairs(pairs, dataset)
     if split not in SPLITS: raise EvaluationError(f"--split must be one of {SPLITS}")
     if walk_forward < 0: raise EvaluationError("--walk-forward must be >= 0")
+    torch.set_num_threads(cpu_threads(threads))
     exec_base = dict(spread_pips=spread_pips, commission=commission, slippage_pips=slippage_pips)
+    explicit = bool(dataset) or bool(spec is not None and set(spec.given) - set(ACCESS_FIELDS))
     results = []
     for pair in pair_list:
         ck = _checkpoint_for(checkpoint_path, pair, len(pair_list))
-        model = load_signal_model(ck, device)
+        model = load_signal_model(ck, resolve_device(device))
         if model.pair != pair: raise EvaluationError(f"checkpoint {ck} was trained on {model.pair}, not on --pairs {pair}")
-        prep_kw = dict(source=source, **({"input": input} if input else {}))
-        prepared, origin = dataset_for_checkpoint(model, data_dir, f"checkpoint {ck}", **prep_kw)
+        if explicit: prepared, origin = resolve_dataset(pair, _over_checkpoint(spec, model, dataset), dataset, data_dir), "given"
+        else:
+            prep_kw = {k: getattr(spec, k) for k in ("source", "input") if spec is not None and getattr(spec, k) is not None}
+            prepared, origin = dataset_for_checkpoint(model, data_dir, f"checkpoint {ck}", **prep_kw)
+        key, ck_key = prepared.meta.get("cache_key"), model.meta.get("cache_key")
+        if explicit and ck_key and key != ck_key:
+            log.warning("%s: evaluating on dataset %s, not the training dataset %s", pair, (key or "?")[:12], ck_key[:12])
         check_model_matches(model, prepared, f"checkpoint {ck}")
-        rows, proba = predict_proba(model, prepared, split, device=device)
+        rows, proba = predict_proba(model, prepared, split, device=resolve_device(device))
         ev = evaluate(prepared, proba, split, name="model", exec_cfg=ExecutionConfig(pair=pair, **exec_base), threshold=threshold,
-                      sizing=sizing, audit=True, n_boot=n_boot, seed=seed,
+                      sizing=sizing, audit=True, n_boot=n_boot, seed=seed, checks=False,
                       meta={"checkpoint": str(ck), "model_cfg": model.model.cfg.to_dict(), "feat_cfg": prepared.feat_cfg.to_dict(),
-                            "dataset": {"cache_key": prepared.meta.get("cache_key"), "origin": origin,
-                                        "checkpoint_cache_key": model.meta.get("cache_key"), "spec": prepared.meta.get("spec") or {}}})
+                            "dataset": {"cache_key": key, "origin": origin, "checkpoint_cache_key": ck_key,
+                                        "same_as_training": bool(ck_key) and key == ck_key, "spec": prepared.meta.get("spec") or {},
+                                        "dataset_spec": prepared.meta.get("dataset_spec")}})
         if walk_forward:
-            tc = TrainingConfig(epochs=wf_epochs, device=device, seed=seed, progress=True, max_steps_per_epoch=wf_max_steps)
+            tc = TrainingConfig(epochs=wf_epochs, device=device, seed=seed, progress=True, max_steps_per_epoch=wf_max_steps,
+                                num_threads=cpu_threads(threads))
             fp = trainer_fit_predict(replace(model.model.cfg), tc)
             ev.walk_forward, ev.walk_forward_pooled, _ = _walk_forward(prepared, walk_forward, fp, Path(report_dir) / pair / "walk_forward",
                                                                      ev.exec_cfg, n_boot=n_boot, seed=seed, name="model")
+        ev.report_audit = audit_evaluation(ev, truncation=truncation_audit)
         paths = write_report(ev, Path(report_dir) / pair)
-        m, st = ev.metrics["model"], ev.backtest.stats
-        print(f"{pair}: balanced accuracy {m['balanced_accuracy']['value']:.3f} [{m['balanced_accuracy']['lo']:.3f}, "
-              f"{m['balanced_accuracy']['hi']:.3f}] (logistic {ev.metrics['logistic']['balanced_accuracy']['value']:.3f}, "
-              f"majority {ev.metrics['majority']['balanced_accuracy']['value']:.3f}); net Sharpe {st['sharpe']:.2f} "
-              f"[{st['sharpe_ci'][0]:.2f}, {st['sharpe_ci'][1]:.2f}]; report {paths['report']}")
+        print(f"{pair}: {ev.report_audit.verdict}\n  dataset {(key or '?')[:12]} ({origin}); {len(ev.report_audit.alarms)} audit alarm(s); "
+              f"report {paths['report']}")
         results.append(ev)
     return results
 

@@ -4,22 +4,25 @@
 
 # %% ../nbs/02a_prepare.ipynb 3
 from __future__ import annotations
-import hashlib, json, logging
+import hashlib, json, logging, re
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from .data import (DataError, atomic_write_text, check_pair, load_sample, parse_timeframe, read_histdata, resolve_tz,
-                              read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES,
-                              cli_parser, run_cli)
-from .features import FeatureConfig, load_feature_plugins
-from .dataset import DataConfig, PreparedDataset, prepare_dataset, plot_split_timeline
+from .data import (DataError, OHLCV, FlagGroup, atomic_write_text, check_pair, load_sample, parse_timeframe, read_histdata,
+                              resolve_tz, read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES,
+                              cli_parser, cpu_threads, run_cli)
+from .features import FEATURE_REGISTRY, FeatureConfig, load_feature_plugins, make_features, register_feature
+from .dataset import DataConfig, PreparedDataset, SPLITS, prepare_dataset, plot_split_timeline
 
 # %% auto 0
-__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'resolve_sources', 'load_bars', 'cache_key', 'dataset_dir', 'load_prepared',
-           'prepare', 'prepare_command', 'prepare_cli']
+__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'ACCESS_FIELDS', 'resolve_sources', 'load_bars', 'cache_key', 'dataset_dir',
+           'load_prepared', 'prepare', 'plugin_digest', 'DatasetSpec', 'prepare_spec', 'find_dataset',
+           'dataset_spec_of', 'check_dataset_flags', 'dataset_pairs', 'resolve_dataset', 'truncation_audit',
+           'prepare_command', 'prepare_cli']
 
 # %% ../nbs/02a_prepare.ipynb
 log = logging.getLogger(__name__)
@@ -109,6 +112,7 @@ def prepare(pair:str="eurusd", # currency pair
             force:bool=False, # rebuild even when the cache matches
             columns:dict|None=None, # csv: our column name -> the file's
             time_format:str|None=None, # csv: strptime format of the time column
+            dataset_spec:dict|None=None, # the DatasetSpec these arguments came from, recorded in meta (see prepare_spec)
            ) -> PreparedDataset:
     "Load, featurise, label and split one pair; reuse the cached dataset when inputs and configs are unchanged."
     pair = check_pair(pair)
@@ -124,6 +128,8 @@ def prepare(pair:str="eurusd", # currency pair
         except json.JSONDecodeError: meta = {}
         if meta.get("cache_key") == key:
             log.info("%s: reusing cached dataset in %s", pair, out)
+            if dataset_spec and "dataset_spec" not in meta:   # built before by a Python call: record how to rebuild it
+                atomic_write_text(out / "meta.json", json.dumps({**meta, "dataset_spec": dataset_spec}, indent=1, default=str))
             atomic_write_text(out.parent / "LATEST", key)
             return PreparedDataset.load(out)
     bars = _read_bars(files, source, data_cfg.timeframe, source_tz, on_bad_rows, columns, time_format)   # files hashed once
@@ -133,7 +139,7 @@ def prepare(pair:str="eurusd", # currency pair
         more = features_fn(bars)
         extra = more if extra is None else pd.concat([extra, more], axis=1)
     ds = prepare_dataset(bars, data_cfg, feat_cfg, extra_features=extra, sources=sources)
-    ds.meta.update(cache_key=key, source=source, spec=spec or {})
+    ds.meta.update(cache_key=key, source=source, spec=spec or {}, **({"dataset_spec": dataset_spec} if dataset_spec else {}))
     ds.save(out)
     atomic_write_text(out / "summary.html", plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
     atomic_write_text(out.parent / "LATEST", key)
@@ -155,73 +161,331 @@ def _mapping(s:str) -> dict:
         out[k.strip()] = v.strip()
     return out
 
-def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eurusd
-                    t_in:int=120, # bars in each input window
-                    t_out:int=10, # bars the label looks ahead
-                    task_type:str="classification", # classification | binary | regression
-                    timeframe:str="1h", # bar timeframe: 1m, 5m, 15m, 1h, 4h, 1d ...
-                    source:str="sample", # sample (offline EURUSD H1) | histdata | csv
-                    input:str|None=None, # input files for histdata/csv (a path, glob or directory; {pair} is replaced)
-                    data_dir:str="data", # where prepared datasets are cached (data_dir/<pair>/<key>/, newest named in LATEST)
-                    source_tz:str|None=None, # zone of the input's naive timestamps (histdata: EST = fixed UTC-5)
-                    flat_threshold:float=5e-4, # |forward log return| <= this is 'flat'
-                    balance_classes:bool=False, # take the flat band from train-split terciles instead
-                    splits:str="0.7,0.15,0.15", # train,val,test shares
-                    purge:int|None=None, # bars between splits (default t_in + t_out)
-                    feature_plugins:str|None=None, # directory of plug-in feature .py files (never loaded implicitly)
-                    plugins:str="", # comma-separated names of plug-in features to use
-                    on_bad_rows:str="raise", # raise | drop
-                    histdata_download:bool=False, # download HistData M1 archives first (into data_dir/histdata/<pair>/) and use them
-                    years:str|None=None, # years to download, e.g. 2022,2023 (with --histdata-download)
-                    histdata_mirror:str|None=None, # base URL replacing HistData's (a mirror, or a local test server)
-                    columns:str|None=None, # csv column mapping, e.g. 'time=Date,open=Bid Open,close=Bid Close'
-                    time_format:str|None=None, # csv: strptime format of the time column, e.g. '%d.%m.%Y %H:%M'
-                    intrinsic_time:bool=False, # build the dataset on directional-change bars (t_in, t_out then count DC bars)
-                    dc_threshold_up:float=0.0005, # DC upturn threshold theta (relative price move)
-                    dc_threshold_down:float|None=None, # DC downturn threshold (default: the upturn one)
-                    include_sentiment:bool=False, # add GDELT news sentiment features (tone, and FinBERT unless --sentiment-model none)
-                    gdelt_dir:str="data/gdelt", # folder of GDELT GKG batches (YYYYMMDDHHMMSS.gkg.csv.zip)
-                    gdelt_mirror:str|None=None, # base URL replacing GDELT's for downloads
-                    gdelt_download:bool=False, # download the GKG batches the bars need before building features
-                    sentiment_model:str="ProsusAI/finbert", # FinBERT: a save_pretrained directory, a name in the local HF cache, or 'none'
-                    sentiment_device:str="cpu", # device for FinBERT: cpu | cuda
-                    force:bool=False, # rebuild even when the cache matches
+def plugin_digest(directory, # a plug-in directory (--feature-plugins)
+                 ) -> dict:
+    "file name -> SHA-256 of every plug-in `.py` file in `directory` (a changed plug-in is another dataset)."
+    d = Path(directory)
+    if not d.is_dir(): raise DataError(f"{d}: plug-in directory does not exist")
+    return {p.name: sha256_file(p) for p in sorted(d.glob("*.py"))}
+
+@dataclass
+class DatasetSpec(FlagGroup):
+    "Every option that decides what a prepared dataset holds: one definition for sfx-prepare and every command that consumes a dataset."
+    t_in: int = 120 # bars in each input window
+    t_out: int = 10 # bars the label looks ahead
+    task_type: str = "classification" # classification | binary | regression
+    timeframe: str = "1h" # bar timeframe: 1m, 5m, 15m, 1h, 4h, 1d ...
+    source: str = "sample" # sample (offline EURUSD H1) | histdata | csv
+    input: str|None = None # input files for histdata/csv (a path, glob or directory; {pair} is replaced)
+    source_tz: str|None = None # zone of the input's naive timestamps (histdata: EST = fixed UTC-5)
+    flat_threshold: float = 5e-4 # |forward log return| <= this is 'flat'
+    balance_classes: bool = False # take the flat band from train-split terciles instead
+    splits: str = "0.7,0.15,0.15" # train,val,test shares
+    purge: int|None = None # bars between splits (default t_in + t_out)
+    feature_plugins: str|None = None # directory of plug-in feature .py files (never loaded implicitly)
+    plugins: str = "" # comma-separated names of plug-in features to use
+    on_bad_rows: str = "raise" # raise | drop
+    histdata_download: bool = False # download HistData M1 archives first (into data_dir/histdata/<pair>/) and use them
+    years: str|None = None # years to download, e.g. 2022,2023 (with --histdata-download)
+    histdata_mirror: str|None = None # base URL replacing HistData's (a mirror, or a local test server)
+    columns: str|None = None # csv column mapping, e.g. 'time=Date,open=Bid Open,close=Bid Close'
+    time_format: str|None = None # csv: strptime format of the time column, e.g. '%d.%m.%Y %H:%M'
+    intrinsic_time: bool = False # build the dataset on directional-change bars (t_in, t_out then count DC bars)
+    dc_threshold_up: float = 0.0005 # DC upturn threshold theta (relative price move)
+    dc_threshold_down: float|None = None # DC downturn threshold (default: the upturn one)
+    include_sentiment: bool = False # add GDELT news sentiment features (tone, and FinBERT unless --sentiment-model none)
+    gdelt_dir: str = "data/gdelt" # folder of GDELT GKG batches (YYYYMMDDHHMMSS.gkg.csv.zip)
+    gdelt_mirror: str|None = None # base URL replacing GDELT's for downloads
+    gdelt_download: bool = False # download the GKG batches the bars need before building features
+    sentiment_model: str = "ProsusAI/finbert" # FinBERT: a save_pretrained directory, a name in the local HF cache, or 'none'
+    sentiment_device: str = "cpu" # device for FinBERT: cpu | cuda
+
+    def __post_init__(self): _check_options(self.source, self.source_tz, self.on_bad_rows)
+    def to_dict(self) -> dict: return asdict(self)
+    @classmethod
+    def from_dict(cls, d:dict) -> DatasetSpec: # e.g. meta['dataset_spec']
+        "Rebuild a spec from `to_dict` output (unknown keys, from a newer version, are ignored)."
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def data_config(self, pair:str) -> DataConfig: # pair: the currency pair
+        "The DataConfig (windows, task, label, split) for `pair`."
+        return DataConfig(pair=pair, timeframe=self.timeframe, t_in=self.t_in, t_out=self.t_out, task_type=self.task_type,
+                          flat_threshold=self.flat_threshold, balance_classes=self.balance_classes,
+                          splits=_floats(self.splits, "splits"), purge=self.purge)
+
+    def feature_config(self) -> FeatureConfig:
+        "The FeatureConfig; loads the plug-in directory first, when one is named."
+        if self.feature_plugins: load_feature_plugins(self.feature_plugins)
+        elif self.plugins and any(p not in FEATURE_REGISTRY for p in self.plugins.split(",") if p):
+            raise DataError(f"--plugins {self.plugins}: not registered; name their directory with --feature-plugins DIR")
+        return FeatureConfig(plugins=tuple(p for p in self.plugins.split(",") if p))
+
+    def input_files(self, pair:str, # the currency pair
+                    data_dir="data", # where HistData downloads are cached (data_dir/histdata/<pair>/)
                    ):
-    "Prepare datasets (features, forward labels, purged chronological splits, train-only scaler) for each pair."
-    if feature_plugins: load_feature_plugins(feature_plugins)
-    feat_cfg = FeatureConfig(plugins=tuple(p for p in plugins.split(",") if p))
-    mapping = _mapping(columns) if columns else None
-    if histdata_download:
-        if source != "histdata": raise DataError("--histdata-download needs --source histdata")
-        if not years: raise DataError("--histdata-download needs --years, e.g. --years 2022,2023")
-        year_list = [int(y) for y in years.split(",") if y.strip()]
-    out = []
-    pair_list = [p.strip() for p in pairs.split(",") if p.strip()]
-    if not pair_list: raise DataError("--pairs: no pair given")
-    for pair in pair_list:
-        cfg = DataConfig(pair=pair, timeframe=timeframe, t_in=t_in, t_out=t_out, task_type=task_type, flat_threshold=flat_threshold,
-                         balance_classes=balance_classes, splits=_floats(splits, "splits"), purge=purge)
-        bars_fn, features_fn, spec = None, None, {}
-        if intrinsic_time:
-            from sequence_fx.intrinsic_time import dc_bar_transform
-            bars_fn = dc_bar_transform(dc_threshold_up, dc_threshold_down)
-            spec["intrinsic_time"] = bars_fn.spec
-        if include_sentiment:
-            from sequence_fx.sentiment import SentimentConfig, sentiment_features_for_bars, gkg_dir_digest
-            scfg = SentimentConfig(model=sentiment_model, device=sentiment_device)
-            # a bar closes one clock spacing after its stamp: clock bars are stamped when they open, DC bars with the
-            # open time of the clock row that confirms them — news is usable once available by that close
-            step = parse_timeframe(timeframe)
-            features_fn = lambda b, pair=cfg.pair: sentiment_features_for_bars(
-                b, pair, gdelt_dir, scfg, mirror=gdelt_mirror, download=gdelt_download, bar_close=b.index + step)
-            spec["sentiment"] = {**scfg.to_dict(), "gdelt_dir": str(gdelt_dir), "gdelt_files": gkg_dir_digest(gdelt_dir) if Path(gdelt_dir).is_dir() else None}
-        files = input.replace("{pair}", cfg.pair) if input else None
-        if histdata_download:
+        "The input for `pair`: --input with {pair} replaced, or the HistData archives (downloaded into the cache when asked)."
+        if self.histdata_download:
+            if self.source != "histdata": raise DataError("--histdata-download needs --source histdata")
+            if not self.years: raise DataError("--histdata-download needs --years, e.g. --years 2022,2023")
             from sequence_fx.histdata import HISTDATA_BASE, download_histdata
-            files = download_histdata(cfg.pair, year_list, cache_dir=Path(data_dir) / "histdata", base_url=histdata_mirror or HISTDATA_BASE)
-        ds = prepare(pair, cfg, feat_cfg, source, files, source_tz, data_dir,
-                     on_bad_rows, bars_fn=bars_fn, features_fn=features_fn, spec=spec, force=force, columns=mapping, time_format=time_format)
-        print(f"{ds}\n{ds.summary().to_string()}\n-> {dataset_dir(data_dir, ds.pair, ds.meta['cache_key'])}\n")
+            years = [int(y) for y in str(self.years).split(",") if y.strip()]
+            return download_histdata(pair, years, cache_dir=Path(data_dir) / "histdata", base_url=self.histdata_mirror or HISTDATA_BASE)
+        return self.input.replace("{pair}", check_pair(pair)) if self.input else None
+
+    def hooks(self, pair:str, # the currency pair
+              download:bool|None=None, # fetch missing GKG batches (default: --gdelt-download)
+             ) -> tuple:
+        "(bars_fn, features_fn, spec dict for the cache key): the DC-bar and sentiment blocks, and the plug-in files' hashes."
+        pair = check_pair(pair)
+        bars_fn, features_fn, spec = None, None, {}
+        if self.intrinsic_time:
+            from sequence_fx.intrinsic_time import dc_bar_transform
+            bars_fn = dc_bar_transform(self.dc_threshold_up, self.dc_threshold_down)
+            spec["intrinsic_time"] = bars_fn.spec
+        if self.include_sentiment:
+            from sequence_fx.sentiment import SentimentConfig, sentiment_features_for_bars, gkg_dir_digest
+            scfg = SentimentConfig(model=self.sentiment_model, device=self.sentiment_device)
+            # a bar closes one clock step after its stamp: clock bars are stamped when they open, DC bars with the open
+            # time of the clock bar whose close confirms them — news is usable once it is available by that close
+            step = parse_timeframe(self.timeframe)
+            dl = self.gdelt_download if download is None else download
+            features_fn = lambda b: sentiment_features_for_bars(b, pair, self.gdelt_dir, scfg, mirror=self.gdelt_mirror, download=dl,
+                                                                 bar_close=b.index + step)
+            spec["sentiment"] = {**scfg.to_dict(), "gdelt_dir": str(self.gdelt_dir),
+                                 "gdelt_files": gkg_dir_digest(self.gdelt_dir) if Path(self.gdelt_dir).is_dir() else None}
+        if self.feature_plugins and self.plugins: spec["feature_plugins"] = plugin_digest(self.feature_plugins)
+        return bars_fn, features_fn, spec
+
+    def flags(self) -> list[str]: 
+        "The command-line flags that give this spec (fields that differ from the defaults)."
+        out = []
+        for f in fields(self):
+            v, d = getattr(self, f.name), f.default
+            if v == d: continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(v, bool): out.append(flag if v else "--no-" + flag[2:])
+            else: out += [flag, f"{v:g}" if isinstance(v, float) else str(v)]
+        return out
+
+# %% ../nbs/02a_prepare.ipynb
+ACCESS_FIELDS = ("histdata_download", "histdata_mirror", "gdelt_download", "gdelt_mirror") # where inputs come from, not what they are
+
+def prepare_spec(pair:str="eurusd", # currency pair
+                 spec:DatasetSpec|None=None, # the dataset options (default: sfx-prepare's defaults)
+                 data_dir="data", # datasets are cached in data_dir/<pair>/<key>/
+                 force:bool=False, # rebuild even when the cache matches
+                ) -> PreparedDataset:
+    "Build (or load from the cache) the dataset `spec` describes for `pair`, recording the spec in its meta."
+    spec = spec or DatasetSpec()
+    pair = check_pair(pair)
+    data_cfg, feat_cfg = spec.data_config(pair), spec.feature_config()
+    bars_fn, features_fn, hooks = spec.hooks(pair)
+    files = spec.input_files(pair, data_dir)
+    return prepare(pair, data_cfg, feat_cfg, spec.source, files, spec.source_tz, data_dir, spec.on_bad_rows, bars_fn=bars_fn,
+                   features_fn=features_fn, spec=hooks, force=force, columns=_mapping(spec.columns) if spec.columns else None,
+                   time_format=spec.time_format, dataset_spec=spec.to_dict())
+
+def find_dataset(dataset:str, # a dataset directory, 'latest', or a cache key / unique prefix (6+ hex digits); {pair} is replaced
+                 data_dir="data", # the cache a key is looked up in (data_dir/<pair>/)
+                 pair:str|None=None, # the pair the dataset must be for
+                ) -> PreparedDataset:
+    "Open the prepared dataset that `--dataset` names, without building anything."
+    s = str(dataset).replace("{pair}", check_pair(pair) if pair else "{pair}")
+    if (Path(s) / "meta.json").is_file(): ds = PreparedDataset.load(s)
+    elif pair is None: raise DataError(f"--dataset {s}: not a prepared dataset directory (no meta.json in it)")
+    elif s.lower() == "latest": ds = load_prepared(data_dir, pair)
+    elif re.fullmatch(r"[0-9a-f]{6,64}", s.lower()):
+        base = Path(data_dir) / check_pair(pair)
+        hits = sorted(d for d in base.glob(s.lower()[:12] + "*") if (d / "meta.json").is_file()) if base.is_dir() else []
+        if not hits: raise DataError(f"--dataset {s}: no prepared dataset with that key under {base}")
+        if len(hits) > 1: raise DataError(f"--dataset {s}: ambiguous key prefix ({', '.join(h.name for h in hits)}); give more digits")
+        ds = PreparedDataset.load(hits[0])
+        if not ds.meta.get("cache_key", "").startswith(s.lower()): raise DataError(f"{hits[0]}: cache key mismatch ({ds.meta.get('cache_key', '')[:12]} != {s})")
+    else: raise DataError(f"--dataset {s}: neither a prepared dataset directory (no meta.json in it) nor a cache key under {Path(data_dir) / check_pair(pair)}")
+    if pair is not None and ds.pair != check_pair(pair):
+        raise DataError(f"--dataset {s} is a {ds.pair} dataset, not {check_pair(pair)}; pass --pairs {ds.pair}")
+    return ds
+
+def dataset_spec_of(prepared:PreparedDataset, # a prepared dataset
+                   ) -> DatasetSpec|None:
+    "The spec a dataset was prepared with (None for datasets built in Python without one)."
+    d = (prepared.meta or {}).get("dataset_spec")
+    return DatasetSpec.from_dict(d) if d else None
+
+def _fmt(v) -> str:
+    return "on" if v is True else "off" if v is False else "none" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+def _same_option(name:str, a, b, prepared:PreparedDataset) -> bool:
+    "Does the given value `a` of option `name` describe the same dataset as the recorded value `b`?"
+    if a == b: return True
+    if name == "splits": return _floats(a, "splits") == _floats(b, "splits")
+    if name == "input" and a:                       # the same files, however they are reached
+        try: files = _expand(a.replace("{pair}", prepared.pair))
+        except DataError: return False
+        return sorted(sha256_file(f) for f in files) == sorted(s.get("sha256", "") for s in prepared.meta.get("sources", []))
+    if name == "gdelt_dir" and Path(str(a)).is_dir():
+        from sequence_fx.sentiment import gkg_dir_digest
+        return gkg_dir_digest(a) == ((prepared.meta.get("spec") or {}).get("sentiment") or {}).get("gdelt_files")
+    if name == "feature_plugins" and a and Path(a).is_dir():
+        return plugin_digest(a) == (prepared.meta.get("spec") or {}).get("feature_plugins")
+    return False
+
+def _recorded_options(prepared:PreparedDataset) -> dict:
+    "The options a dataset was prepared with: its recorded spec, or (older datasets) what its configs still tell."
+    rec = dataset_spec_of(prepared)
+    if rec is not None: return rec.to_dict()
+    dc, blocks = prepared.data_cfg, prepared.meta.get("spec") or {}
+    out = {"t_in": dc.t_in, "t_out": dc.t_out, "task_type": dc.task_type, "timeframe": dc.timeframe, "flat_threshold": dc.flat_threshold,
+           "balance_classes": dc.balance_classes, "splits": ",".join(f"{s:g}" for s in dc.splits), "purge": dc.purge,
+           "plugins": ",".join(prepared.feat_cfg.plugins), "intrinsic_time": bool(blocks.get("intrinsic_time")),
+           "include_sentiment": bool(blocks.get("sentiment"))}
+    if "source" in prepared.meta: out["source"] = prepared.meta["source"]
+    return out
+
+def check_dataset_flags(prepared:PreparedDataset, # the dataset named by --dataset
+                        spec:DatasetSpec, # the dataset flags of the command (`.given` says which were given)
+                        where:str="--dataset", # how to name the dataset in the message
+                       ):
+    "Raise `DataError` naming every given dataset flag that contradicts the options `prepared` was prepared with."
+    rec = _recorded_options(prepared)
+    bad = []
+    for f in fields(spec):
+        n = f.name
+        if n not in spec.given or n in ACCESS_FIELDS or n not in rec: continue
+        a, b = getattr(spec, n), rec[n]
+        if not _same_option(n, a, b, prepared): bad.append(f"--{n.replace('_', '-')} {_fmt(a)} (dataset: {_fmt(b)})")
+    if bad:
+        raise DataError(f"{where} ({prepared.meta.get('cache_key', '?')[:12]}) was prepared with other options than "
+                        f"{', '.join(bad)}; drop these flags, or prepare a dataset with them and pass that one")
+
+def dataset_pairs(pairs:str, # comma-separated pairs, e.g. 'eurusd,gbpusd'
+                  dataset:str|None=None, # --dataset, if given
+                 ) -> list[str]:
+    "The pairs a command runs on (checked); one `--dataset` names one pair's dataset unless its path contains {pair}."
+    out = [check_pair(p) for p in str(pairs).split(",") if p.strip()]
+    if not out: raise DataError("--pairs: no pair given")
+    if dataset and len(out) > 1 and "{pair}" not in str(dataset):
+        raise DataError(f"--dataset {dataset} names one dataset but --pairs has {len(out)}; give one pair, or a path containing {{pair}}")
+    return out
+
+def resolve_dataset(pair:str="eurusd", # currency pair
+                    spec:DatasetSpec|None=None, # the dataset flags (None: sfx-prepare's defaults)
+                    dataset:str|None=None, # a prepared dataset: directory, 'latest' or cache key; None: build/load from `spec`
+                    data_dir="data", # prepared-dataset cache
+                    force:bool=False, # rebuild from `spec` even when cached (not with `dataset`)
+                   ) -> PreparedDataset:
+    "The dataset a command consumes: the one `--dataset` names (checked against the given flags), or the one the flags describe."
+    if dataset:
+        ds = find_dataset(dataset, data_dir, pair)
+        if spec is not None: check_dataset_flags(ds, spec, f"--dataset {dataset}")
+    else: ds = prepare_spec(pair, spec, data_dir, force)
+    log.info("%s: dataset %s (%s)", ds.pair, ds.meta.get("cache_key", "?")[:12], dataset or "from the dataset flags")
+    return ds
+
+# %% ../nbs/02a_prepare.ipynb
+def _audit_recipe(prepared:PreparedDataset):
+    "(source bars, bars_fn, features_fn, reason): how to rebuild `prepared`'s features; bars None with a reason when we cannot."
+    meta, spec = prepared.meta or {}, dataset_spec_of(prepared)
+    if spec is None:
+        if meta.get("spec"): return None, None, None, f"the dataset has {' and '.join(meta['spec'])} columns but no recorded dataset_spec to rebuild them"
+        return prepared.frame[OHLCV], None, None, None                    # clock bars: the frame's own bars are the source
+    srcs = meta.get("sources") or []
+    if spec.source == "sample": files = [srcs[0]["sample"]] if srcs and "sample" in srcs[0] else None
+    else:
+        files = [Path(s["path"]) for s in srcs if "path" in s]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing: return None, None, None, f"input files are gone: {missing[:3]}"
+        changed = [str(f) for f, s in zip(files, srcs) if sha256_file(f) != s.get("sha256")]
+        if changed: return None, None, None, f"input files changed since the dataset was prepared: {changed[:3]}"
+    if not files: return None, None, None, "the dataset records no source"
+    bars = _read_bars(files, spec.source, spec.timeframe, spec.source_tz, spec.on_bad_rows,
+                      _mapping(spec.columns) if spec.columns else None, spec.time_format)
+    if spec.feature_plugins and spec.plugins:
+        if plugin_digest(spec.feature_plugins) != (meta.get("spec") or {}).get("feature_plugins"):
+            return None, None, None, f"the plug-in files in {spec.feature_plugins} changed since the dataset was prepared"
+        load_feature_plugins(spec.feature_plugins)
+    bars_fn, features_fn, _ = spec.hooks(prepared.pair, download=False)
+    return bars, bars_fn, features_fn, None
+
+def _rebuild(bars:pd.DataFrame, feat_cfg:FeatureConfig, bars_fn, features_fn) -> pd.DataFrame:
+    "OHLCV and every feature column, rebuilt from `bars` exactly as prepare builds them."
+    extra = None
+    if bars_fn is not None: bars, extra = bars_fn(bars)
+    if features_fn is not None:
+        more = features_fn(bars)
+        extra = more if extra is None else pd.concat([extra, more], axis=1)
+    parts = [bars[OHLCV].astype(float), make_features(bars, feat_cfg)]
+    if extra is not None: parts.append(extra.astype(float))
+    return pd.concat(parts, axis=1)
+
+def truncation_audit(prepared:PreparedDataset, # the dataset to audit (its meta says how it was built)
+                     n_cuts:int=4, # cut points, spread over the rows (one always in the last split)
+                     seed:int=0, # picks the cut points
+                     rtol:float=1e-9, # relative tolerance of the comparison (atol 1e-12)
+                    ) -> dict:
+    "Rebuild the dataset's features from its source truncated at cut points; a stored value that differs at or before a cut saw the future."
+    frame = prepared.frame
+    cols = [c for c in [*OHLCV, *prepared.feature_columns] if c in frame.columns]
+    out = {"status": "skipped", "reason": None, "cuts": [], "columns_checked": 0, "not_checked": [], "differences": []}
+    try: bars, bars_fn, features_fn, reason = _audit_recipe(prepared)
+    except DataError as e: bars, reason = None, f"cannot re-read the source: {e}"
+    if bars is None:
+        out["reason"] = reason; log.warning("truncation audit skipped: %s", reason); return out
+    n = len(frame)
+    rng = np.random.default_rng(seed)
+    lo = max(int(np.flatnonzero(frame["split"].to_numpy() >= 0)[0]) if (frame["split"] >= 0).any() else 0, n // 10)
+    test0 = int(prepared.sample_index(SPLITS[-1])[0]) if len(prepared.sample_index(SPLITS[-1])) else lo
+    edges = np.linspace(lo, n - 2, max(n_cuts, 1) + 1).astype(int)
+    rows = sorted({int(rng.integers(a, max(a + 1, b))) for a, b in zip(edges[:-1], edges[1:])} | {int(rng.integers(test0, n - 1))})
+    first_diff = {}
+    for r in rows:
+        t = frame.index[r]
+        try: rebuilt = _rebuild(bars.loc[:t], prepared.feat_cfg, bars_fn, features_fn)
+        except DataError as e:                  # e.g. a plug-in not registered here, news files gone, no FinBERT
+            out.update(reason=f"cannot rebuild the features: {e}", cuts=[], not_checked=[]); log.warning("truncation audit skipped: %s", e)
+            return out
+        stored = frame.loc[:t, cols]
+        have = [c for c in cols if c in rebuilt.columns]
+        out["not_checked"] = sorted(set(out["not_checked"]) | (set(cols) - set(have)))
+        new = rebuilt.reindex(stored.index)[have].to_numpy(float)
+        old = stored[have].to_numpy(float)
+        bad = ~np.isclose(new, old, rtol=rtol, atol=1e-12, equal_nan=True)
+        if not rebuilt.index[rebuilt.index <= t].equals(stored.index):        # bars themselves differ (DC bars)
+            extra = rebuilt.index[rebuilt.index <= t].symmetric_difference(stored.index)
+            first_diff.setdefault("<bars>", {"column": "<bars>", "first_bar": str(extra[0]), "cut": str(t), "stored": None, "recomputed": None})
+        for j in np.flatnonzero(bad.any(0)):
+            i = int(np.flatnonzero(bad[:, j])[0])
+            c, when = have[j], stored.index[i]
+            if c not in first_diff or pd.Timestamp(first_diff[c]["first_bar"]) > when:
+                first_diff[c] = {"column": c, "first_bar": str(when), "cut": str(t), "stored": float(old[i, j]), "recomputed": float(new[i, j])}
+        out["cuts"].append(str(t))
+    out["columns_checked"] = len(cols) - len(out["not_checked"])
+    out["differences"] = sorted(first_diff.values(), key=lambda d: (d["first_bar"], d["column"]))
+    out["status"] = "leak" if out["differences"] else "ok" if not out["not_checked"] else "partial"
+    if out["differences"]:
+        log.warning("truncation audit: %d column(s) change when later data is removed: %s", len(out["differences"]),
+                    ", ".join(f"{d['column']} (first at {d['first_bar']})" for d in out["differences"][:5]))
+    return out
+
+# %% ../nbs/02a_prepare.ipynb
+def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eurusd
+                    data_dir:str="data", # where prepared datasets are cached (data_dir/<pair>/<key>/, newest named in LATEST)
+                    force:bool=False, # rebuild even when the cache matches
+                    threads:int=0, # CPU threads for FinBERT scoring (0: min(4, cores))
+                    spec:DatasetSpec|None=None, # the dataset options: the DatasetSpec flags
+                   ) -> list:
+    "Prepare datasets (features, forward labels, purged chronological splits, train-only scaler) for each pair."
+    spec = spec or DatasetSpec()
+    pair_list = dataset_pairs(pairs)
+    if spec.include_sentiment:
+        import torch
+        torch.set_num_threads(cpu_threads(threads))
+    out = []
+    for pair in pair_list:
+        ds = prepare_spec(pair, spec, data_dir, force)
+        key = ds.meta["cache_key"]
+        print(f"{ds}\n{ds.summary().to_string()}\n-> {dataset_dir(data_dir, ds.pair, key)}\ndataset key {key[:12]} (--dataset {key[:12]})\n")
         out.append(ds)
     return out
 

@@ -10,10 +10,10 @@ import numpy as np
 from sequence_fx.data import load_sample
 from sequence_fx.dataset import DataConfig, prepare_dataset
 from sequence_fx.encoder import ModelConfig
-from sequence_fx.prepare import prepare, prepare_command
+from sequence_fx.prepare import DatasetSpec, prepare, prepare_command
 from sequence_fx.training import TrainingConfig, train
 from sequence_fx.backtest import ExecutionConfig
-from sequence_fx.evaluation import external_urls, evaluate
+from sequence_fx.evaluation import external_urls, evaluate, write_report
 
 BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("SFX_CHROMIUM", "/usr/bin/chromium") # a headless Chromium/Chrome binary
@@ -42,7 +42,8 @@ def metrics_json(report_dir) -> dict:
 def test_help():
     r = sfx_evaluate("--help")
     assert r.returncode == 0, r.stderr
-    for flag in ["--pairs", "--checkpoint-path", "--spread-pips", "--commission", "--walk-forward", "--report-dir"]:
+    for flag in ["--pairs", "--checkpoint-path", "--spread-pips", "--commission", "--walk-forward", "--report-dir", "--dataset", "--threads",
+                 "--t-in", "--intrinsic-time", "--no-truncation-audit"]:
         assert flag in r.stdout
 
 def test_bad_arguments_one_line(tmp_path, checkpoint):
@@ -62,9 +63,23 @@ def test_evaluate_end_to_end(tmp_path, checkpoint):
                      "--walk-forward", "2", "--wf-epochs", "1", "--wf-max-steps", "3", "--n-boot", "200",
                      "--report-dir", out, "--data-dir", tmp_path / "data")
     assert r.returncode == 0, r.stderr
-    assert "balanced accuracy" in r.stdout and "report" in r.stdout
+    assert "report" in r.stdout
     d = out / "eurusd"
     m = json.loads((d / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    # the verdict (printed, first in the report, and in metrics.json), with the paired difference and walk-forward's opinion
+    a = m["audit"]
+    assert a["verdict"] in r.stdout and "walk-forward" in a["verdict"] and a["walk_forward_agrees"] in (True, False)
+    # a model trained for 4 steps may well be degenerate: then accuracy and log loss against always-majority lead
+    assert ("vs always-majority" in a["verdict"]) if a["degenerate"] else ("balanced accuracy" in a["verdict"] and "difference" in a["verdict"])
+    best = m["paired"]["best"]["balanced_accuracy"]
+    assert best["baseline"] in m["metrics"] and best["lo"] <= best["value"] <= best["hi"] and best["verdict"] in ("better", "worse", "no difference")
+    assert m["paired"]["majority"]["accuracy"]["baseline"] == "majority"
+    assert m["bootstrap_blocks"]["metrics"] >= 30 and m["bootstrap_blocks"]["backtest"] >= 30      # never below 3 x t_out (t_out = 10)
+    assert m["backtest"]["net"]["bootstrap_block"] == m["bootstrap_blocks"]["backtest"]
+    assert a["truncation"]["status"] == "ok" and a["truncation"]["columns_checked"] > 30
+    assert {"best", "majority"} <= set(m["walk_forward"]["pooled"]["_paired"])
+    html = (d / "report.html").read_text()
+    assert html.index("class='verdict'") < html.index("Prediction metrics") and "Paired differences" in html and "<h2>Audit</h2>" in html
     assert set(m["metrics"]) == {"model", "majority", "persistence", "momentum_10", "logistic", "random"}
     for name, mm in m["metrics"].items():
         for k in ["accuracy", "balanced_accuracy", "f1_macro", "log_loss", "brier", "ic"]:
@@ -121,9 +136,11 @@ def test_evaluates_on_the_dataset_it_was_trained_on(tmp_path):
     assert m["n_rows"] == len(test_rows) and m["first_time"] == str(ds.frame.index[test_rows[0]])
 
 def test_dc_checkpoint_needs_its_dataset(tmp_path):
-    "A directional-change model is evaluated on its DC dataset; once that is deleted, the error names the sfx-prepare flags."
-    data = tmp_path / "data"
-    ds = prepare_command(pairs="eurusd", t_in=32, t_out=10, intrinsic_time=True, dc_threshold_up=0.0005, data_dir=str(data))[0]
+    "A DC model is evaluated on its DC dataset; deleted, it is rebuilt from the checkpoint's recorded spec (same key); with the input gone too, the error names the sfx-prepare flags."
+    csv, data = tmp_path / "eurusd.csv", tmp_path / "data"
+    load_sample().to_csv(csv)
+    spec = DatasetSpec(source="csv", input=str(csv), t_in=32, t_out=10, intrinsic_time=True, dc_threshold_up=0.0005)
+    ds = prepare_command(pairs="eurusd", data_dir=str(data), spec=spec)[0]
     ck = train(ds, TINY, QUICK, tmp_path / "run").best_path
     args = ["--checkpoint-path", ck, "--n-boot", "50", "--report-dir", tmp_path / "rep", "--data-dir", data]
     r = sfx_evaluate(*args)
@@ -131,12 +148,63 @@ def test_dc_checkpoint_needs_its_dataset(tmp_path):
     m = metrics_json(tmp_path / "rep")
     assert m["meta"]["dataset"]["origin"] == "cache" and m["meta"]["dataset"]["cache_key"] == ds.meta["cache_key"]
     assert m["n_rows"] == len(ds.sample_index("test"))
+    assert m["audit"]["truncation"]["status"] == "ok"          # DC bars rebuilt from the truncated clock bars: no look-ahead
     shutil.rmtree(data / "eurusd")
+    r = sfx_evaluate(*args)
+    assert r.returncode == 0, r.stderr
+    m = metrics_json(tmp_path / "rep")
+    assert m["meta"]["dataset"]["origin"] == "rebuilt" and m["meta"]["dataset"]["cache_key"] == ds.meta["cache_key"]
+    shutil.rmtree(data / "eurusd"); csv.unlink()
     r = sfx_evaluate(*args)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("sfx-evaluate: error:"), r.stderr
-    assert "sfx-prepare --pairs eurusd --t-in 32 --t-out 10 --task-type classification --intrinsic-time --dc-threshold-up 0.0005" in lines[0], lines[0]
-    assert "intrinsic-time dataset" in lines[0] and str(data) in lines[0], lines[0]
+    assert f"sfx-prepare --pairs eurusd --t-in 32 --source csv --input {csv} --intrinsic-time --data-dir {data}" in lines[0], lines[0]
+    assert "no such file" in lines[0]
+
+LEAK_PLUGIN = """
+import numpy as np, pandas as pd
+from sequence_fx.features import register_feature
+@register_feature("next_bar_return")
+def next_bar_return(bars, cfg):          # a planted leak: the NEXT bar's return
+    lc = np.log(bars["close"])
+    return pd.DataFrame({"next_ret": lc.shift(-1) - lc}, index=bars.index)
+"""
+
+def test_planted_leak_is_named_in_report_and_metrics(cli, tmp_path):
+    "A plug-in feature equal to the next bar's return: the report and metrics.json carry the truncation and plausibility alarms naming it."
+    plugins, data = tmp_path / "plugins", tmp_path / "data"
+    plugins.mkdir(); (plugins / "leak.py").write_text(LEAK_PLUGIN)
+    flags = ["--feature-plugins", plugins, "--plugins", "next_bar_return", "--t-in", "24", "--t-out", "5"]
+    env = {"OMP_NUM_THREADS": "1", "SFX_LOG_LEVEL": "WARNING"}
+    r = cli("sfx-prepare", *flags, "--data-dir", data, env=env)
+    assert r.returncode == 0, r.stderr
+    r = cli("sfx-train", *flags, "--data-dir", data, "--run-dir", tmp_path / "runs", "--epochs", "1", "--max-steps-per-epoch", "3",
+            "--cnn-channels", "8", "--lstm-hidden", "8", "--attn-heads", "2", "--no-progress", "--threads", "1", env=env)
+    assert r.returncode == 0, r.stderr
+    r = sfx_evaluate("--checkpoint-path", tmp_path / "runs" / "eurusd" / "best_model.pt", "--n-boot", "100", "--report-dir", tmp_path / "rep",
+                     "--data-dir", data)
+    assert r.returncode == 0, r.stderr
+    m = metrics_json(tmp_path / "rep")
+    alarms = m["audit"]["alarms"]
+    trunc = [a for a in alarms if a["code"] == "truncation"]
+    assert [a["detail"]["column"] for a in trunc] == ["next_ret"] and all(a["kind"] == "leakage" for a in trunc)
+    assert any(a["code"] == "feature_ic" and a["detail"]["feature"] == "next_ret" and a["kind"] == "plausibility" for a in alarms), alarms
+    assert m["audit"]["verdict"].startswith("NOT TRUSTWORTHY") and m["audit"]["verdict"] in r.stdout
+    html = (tmp_path / "rep" / "eurusd" / "report.html").read_text()
+    assert "<div class='alarm'><b>LEAKAGE</b> (truncation): column &#x27;next_ret&#x27;" in html
+    assert "<div class='alarm'><b>PLAUSIBILITY</b> (feature_ic): feature &#x27;next_ret&#x27;" in html
+
+def test_constant_predictor_leads_with_accuracy_against_majority(tmp_path):
+    "A model that always says 'flat' gets the degenerate banner, and its verdict is accuracy and log loss against always-majority."
+    prep = prepare_dataset(load_sample(), DataConfig(pair="eurusd", t_in=32, t_out=10))
+    n = len(prep.sample_index("test"))
+    ev = evaluate(prep, np.tile([0.25, 0.5, 0.25], (n, 1)), name="always flat", n_boot=100, truncation=False)
+    paths = write_report(ev, tmp_path / "rep", backtesting_plot=False)
+    html, m = paths["report"].read_text(), json.loads(paths["metrics"].read_text())
+    assert "<div class='alarm'><b>DEGENERATE</b> (one_class): predicts &#x27;flat&#x27; on 100% of rows" in html
+    assert "<div class='verdict'>DEGENERATE always flat" in html and "accuracy and log loss against always-majority lead" in html
+    assert m["audit"]["degenerate"] and m["audit"]["headline"]["against"] == "majority"
+    assert {"one_class", "constant_proba"} <= {a["code"] for a in m["audit"]["alarms"]}
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed at /usr/bin/chromium")
 def test_report_opens_in_headless_chromium(tmp_path, checkpoint):

@@ -86,3 +86,16 @@ def test_csv_source_with_mapping_and_time_format(cli, tmp_path):
     assert ds.frame.index[0] == pd.Timestamp("2022-06-01 00:00", tz="UTC") and len(ds.frame) == 750   # 15-minute bars -> hours, in UTC
     r = cli("sfx-prepare", "--source", "csv", "--input", tmp_path / "quotes.csv", "--columns", "opn=Bid Open", "--data-dir", tmp_path / "d")
     assert r.returncode == 1 and "--columns" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+def test_dataset_flags_are_one_definition():
+    "sfx-prepare, sfx-train and sfx-evaluate take the same dataset flags: same names, defaults, types and help (one DatasetSpec)."
+    from dataclasses import fields
+    from sequence_fx.data import cli_parser
+    from sequence_fx.prepare import DatasetSpec, prepare_command
+    from sequence_fx.training import train_command
+    from sequence_fx.evaluation import evaluate_command
+    names = {f.name for f in fields(DatasetSpec)}
+    flags = lambda cmd: {a.dest: (tuple(a.option_strings), a.default, a.help, a.type) for a in cli_parser(cmd)._actions if a.dest in names}
+    p = flags(prepare_command)
+    assert set(p) == names and flags(train_command) == p and flags(evaluate_command) == p
+    assert p["t_in"][1] == 120 and p["intrinsic_time"][0] == ("--intrinsic-time", "--no-intrinsic-time")
