@@ -37,18 +37,30 @@ def test_help_lists_the_original_and_dataset_flags(cli, name):
     ("sfx-sac", ["--device", "cuda:7"], "cuda"),
     ("sfx-sac", ["--historical-data", "a", "--dataset", "b"], "name different datasets"),
 ])
-def test_bad_arguments_fail_with_one_line(cli, tmp_path, name, args, msg):
-    r = cli(name, *args, "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "runs"), cwd=tmp_path)
-    assert r.returncode != 0
-    lines = [l for l in r.stderr.strip().splitlines() if l.startswith(f"{name}: error")]
-    assert len(lines) == 1 and msg in lines[0], r.stderr[-1500:]
+def test_bad_arguments_fail_with_one_line(capsys, monkeypatch, tmp_path, name, args, msg):
+    "In-process through the function the console script calls (a3c_cli / sac_cli): a fresh interpreter per case costs seconds of imports."
+    from sequence_fx.a3c import a3c_cli
+    from sequence_fx.sac import sac_cli
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        {"sfx-a3c": a3c_cli, "sfx-sac": sac_cli}[name]([*args, "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "runs")])
+    assert e.value.code not in (0, None)
+    err = capsys.readouterr().err
+    lines = [l for l in err.strip().splitlines() if l.startswith(f"{name}: error")]
+    assert len(lines) == 1 and msg in lines[0], err[-1500:]
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("name", ["sfx-a3c", "sfx-sac"])
-def test_dataset_flags_that_contradict_the_named_dataset_fail(cli, trend_dir, tmp_path, name):
+def test_dataset_flags_that_contradict_the_named_dataset_fail(capsys, monkeypatch, trend_dir, tmp_path, name):
     "--t-in 32 with a dataset prepared at t_in=16 would observe other windows than asked for: refused before any training."
-    r = cli(name, "--historical-data", trend_dir, "--t-in", "32", "--run-dir", tmp_path / "runs", cwd=tmp_path)
-    assert r.returncode == 1 and "--t-in 32 (dataset: 16)" in r.stderr, r.stderr[-1500:]
+    from sequence_fx.a3c import a3c_cli
+    from sequence_fx.sac import sac_cli
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        {"sfx-a3c": a3c_cli, "sfx-sac": sac_cli}[name](["--historical-data", str(trend_dir), "--t-in", "32", "--run-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "--t-in 32 (dataset: 16)" in err, err[-1500:]
     assert not (tmp_path / "runs").exists()
 
 
