@@ -71,11 +71,11 @@ def test_hogwild_workers_share_one_model_and_optimiser(trend, tmp_path):
 
 def test_resume_continues_identically_with_one_worker(trend, tmp_path):
     ds, d = trend
-    cfg = A3CConfig(num_workers=1, total_steps=1210, obs="window", episode_length=50, learning_rate=1e-3, seed=7)
-    straight = train_a3c(d, replace(cfg, total_steps=2400), tmp_path / "straight", progress=False)
+    cfg = A3CConfig(num_workers=1, total_steps=610, obs="window", episode_length=50, learning_rate=1e-3, seed=7)
+    straight = train_a3c(d, replace(cfg, total_steps=1220), tmp_path / "straight", progress=False)
     half = train_a3c(d, cfg, tmp_path / "resumed", progress=False)
     assert half.workers[0]["actions"], "the stop should fall inside an episode (the test covers rebuilding it)"
-    resumed = train_a3c(d, replace(cfg, total_steps=2400), tmp_path / "resumed", resume=tmp_path / "resumed", progress=False)
+    resumed = train_a3c(d, replace(cfg, total_steps=1220), tmp_path / "resumed", resume=tmp_path / "resumed", progress=False)
     assert resumed.steps == straight.steps > half.steps and resumed.updates == straight.updates
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -83,19 +83,19 @@ def test_resume_continues_identically_with_one_worker(trend, tmp_path):
     assert ep(tmp_path / "straight") == ep(tmp_path / "resumed")       # the log continues: same episodes, same returns
 
 
-def _start_cli(d, rd, *extra):
-    return subprocess.Popen([str(BIN / "sfx-a3c"), "--historical-data", str(d), "--num-workers", "2", "--total-steps", "100000000",
+def _start_cli(d, rd, *extra, workers:int=2):
+    return subprocess.Popen([str(BIN / "sfx-a3c"), "--historical-data", str(d), "--num-workers", str(workers), "--total-steps", "100000000",
                              "--run-dir", str(rd), "--episode-length", "64", "--t-in", "16", "--eval-split", "none", "--no-progress", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def _running_workers(rd:Path, timeout:float=180) -> list:
-    "PIDs of the run's workers, once both have logged an update."
+def _running_workers(rd:Path, workers:int=2, timeout:float=180) -> list:
+    "PIDs of the run's workers, once each has logged an update."
     run = rd / "eurusd"
     def started():
         if not (run / "workers.json").is_file() or not (run / "log.jsonl").is_file(): return False
-        return {r["worker"] for r in read_log(run) if r["kind"] == "update"} == {0, 1}
-    _wait_for(started, timeout, "both workers to log an update")
+        return {r["worker"] for r in read_log(run) if r["kind"] == "update"} == set(range(workers))
+    _wait_for(started, timeout, "every worker to log an update")
     return json.loads((run / "workers.json").read_text())["workers"]
 
 
@@ -132,9 +132,9 @@ def test_workers_exit_when_the_parent_is_killed(trend, tmp_path):
     "SIGKILL leaves no handler to run: the workers notice their parent is gone and exit on their own (no orphans)."
     ds, d = trend
     rd = tmp_path / "runs"
-    proc = _start_cli(d, rd)
+    proc = _start_cli(d, rd, workers=1)
     try:
-        pids = _running_workers(rd)
+        pids = _running_workers(rd, workers=1)
         proc.kill(); proc.wait(30)
         _wait_for(lambda: not any(_alive(p) for p in pids), 60, "the orphaned workers to exit")
     finally:
