@@ -1,53 +1,134 @@
-"""Prepare throughput on a synthetic M1 series, and the memory of the windowed dataset vs the feature matrix.
+"""`prepare()` as users call it (parse, features, labels, split, scaler, save, summary.html) beside its compute-only part.
 
-    python bench/bench_prepare.py              # 5,000,000 M1 rows (about a minute or two on 2 cores)
-    python bench/bench_prepare.py --rows 500000
+    python bench/bench_prepare.py                  # 500,000 and 5,000,000 M1 rows (the 10x scaling row; ~3-5 min on 2 cores)
+    python bench/bench_prepare.py --rows 200000    # 20,000 and 200,000 rows
 
-Stages timed: HistData parse + clean + UTC conversion (read_histdata on a file in HistData's layout), and
-prepare_dataset (features, forward labels, purged split, train-only scaler, scaled float32 matrix).
+Input: a synthetic M1 series written in HistData's ASCII layout (`YYYYMMDD HHMMSS;o;h;l;c;v`, fixed UTC-5), prices
+with 6 decimals, like the real files. Each measurement runs in a fresh process (so its peak RSS is its own):
+
+* floor   - a typed pyarrow read of the same file into the identical UTC frame (the parse floor for read_histdata);
+* compute - read_histdata + prepare_dataset (features, forward labels, purged split, train-only scaler, scaled X):
+            what prepare() must do (read_histdata is timed twice: the first call in a process also imports numba and
+            loads the cached compiled parser; the second is the parse itself); then, in the same process, the two I/O steps prepare() adds: PreparedDataset.save
+            (Parquet + meta) and the summary.html page, timed separately;
+* prepare - prepare(pair, DataConfig(timeframe='1m'), source='histdata', input=file, data_dir=tmp), end to end,
+            cache miss: hashing the input, everything above, atomic writes.
+
+Printed per size: wall times, M rows/s, peak RSS as a multiple of the CSV's size, the ratios read_histdata / floor
+and prepare / compute, and (last) how each figure grew from 1x to 10x the rows (10 = linear).
 """
-import argparse, gc, os, resource, tempfile, time, tracemalloc
+import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 
-from sequence_fx.data import read_histdata
-from sequence_fx.dataset import DataConfig, prepare_dataset
-from sequence_fx.features import random_bars
 
-def rss_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def write_histdata_file(path:Path, rows:int, seed:int=0):
+    "A random-walk M1 series in HistData's layout, written fast with pyarrow (6-decimal prices, volume 0)."
+    import pandas as pd, pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pcsv
+    from sequence_fx.features import random_bars
+    bars = random_bars(rows, seed=seed, start="2015-01-05", freq="1min", vol=2e-4)
+    local = (bars.index - pd.Timedelta(hours=5)).tz_localize(None)               # HistData: fixed UTC-5
+    cols = {"time": pc.strftime(pa.array(local.as_unit("s")), format="%Y%m%d %H%M%S")}
+    cols.update({c: pa.array(np.round(bars[c].to_numpy(), 6)) for c in ("open", "high", "low", "close")})
+    cols["volume"] = pa.array(np.zeros(rows, np.int64))
+    pcsv.write_csv(pa.table(cols), path, pcsv.WriteOptions(include_header=False, delimiter=";", quoting_style="none"))
 
-def main(rows:int, t_in:int):
-    bars = random_bars(rows, seed=0, start="2015-01-05", freq="1min", vol=2e-4)
+
+def rss_gb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+def stage(name:str, file:str, out_dir:str) -> dict:
+    "Run one measurement in this (fresh) process; returns timings and peak RSS."
+    r = {}
+    if name == "floor":
+        import pandas as pd, pyarrow as pa, pyarrow.csv as pcsv
+        from sequence_fx.data import OHLCV
+        t0 = time.perf_counter()
+        t = pcsv.read_csv(file, read_options=pcsv.ReadOptions(column_names=["time", *OHLCV]),
+                          parse_options=pcsv.ParseOptions(delimiter=";"),
+                          convert_options=pcsv.ConvertOptions(column_types={"time": pa.timestamp("s"), **{c: pa.float64() for c in OHLCV}},
+                                                              timestamp_parsers=["%Y%m%d %H%M%S"]))
+        idx = pd.DatetimeIndex(t.column("time").to_numpy().astype("M8[us]") + np.timedelta64(5, "h"), name="time").tz_localize("UTC")
+        bars = pd.DataFrame({c: t.column(c).to_numpy() for c in OHLCV}, index=idx)
+        r["floor_s"] = time.perf_counter() - t0
+        r["floor_peak_gb"] = rss_gb()
+        from sequence_fx.data import read_histdata
+        ours = read_histdata(file)                                                   # the floor yields the same frame
+        pd.testing.assert_frame_equal(ours, bars, check_freq=False)
+    elif name == "compute":
+        from sequence_fx.data import read_histdata
+        from sequence_fx.dataset import DataConfig, prepare_dataset, plot_split_timeline
+        from sequence_fx.data import atomic_write_text
+        t0 = time.perf_counter(); bars = read_histdata(file); r["read_histdata_cold_s"] = time.perf_counter() - t0
+        del bars                               # first call in a process: includes importing numba and loading its cached kernel
+        t0 = time.perf_counter(); bars = read_histdata(file); r["read_histdata_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter(); ds = prepare_dataset(bars, DataConfig(pair="eurusd", timeframe="1m")); ds.X
+        r["prepare_dataset_s"] = time.perf_counter() - t0
+        r["compute_s"] = r["read_histdata_s"] + r["prepare_dataset_s"]
+        r["compute_peak_gb"] = rss_gb()
+        t0 = time.perf_counter(); ds.save(Path(out_dir) / "saved"); r["save_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        atomic_write_text(Path(out_dir) / "summary.html", plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
+        r["summary_s"] = time.perf_counter() - t0
+        r["summary_mb"] = (Path(out_dir) / "summary.html").stat().st_size / 1e6
+    elif name == "prepare":
+        from sequence_fx.dataset import DataConfig
+        from sequence_fx.prepare import prepare
+        t0 = time.perf_counter()
+        ds = prepare("eurusd", DataConfig(timeframe="1m"), source="histdata", input=[file], data_dir=out_dir, force=True)
+        r["prepare_s"] = time.perf_counter() - t0
+        r["rows"] = len(ds.frame)
+        r["out_mb"] = sum(p.stat().st_size for p in Path(out_dir).rglob("*") if p.is_file()) / 1e6
+    r.setdefault(f"{name}_peak_gb", rss_gb())
+    return r
+
+def run_stage(name:str, file:Path, out_dir:Path) -> dict:
+    p = subprocess.run([sys.executable, __file__, "--stage", name, "--file", str(file), "--out", str(out_dir)],
+                       capture_output=True, text=True, env={**os.environ, "SFX_LOG_LEVEL": "WARNING"})
+    if p.returncode: raise SystemExit(f"stage {name} failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=5_000_000, help="rows of the large file; the 1x row uses a tenth")
+    ap.add_argument("--stage", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.stage:
+        print(json.dumps(stage(a.stage, a.file, a.out))); return
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; each figure from a fresh process")
+    res = {}
     with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "DAT_ASCII_EURUSD_M1_2015.csv"
-        local = bars.copy(); local.index = (local.index - np.timedelta64(5, "h")).tz_localize(None)   # fixed UTC-5, as HistData
-        local.to_csv(p, sep=";", header=False, date_format="%Y%m%d %H%M%S", float_format="%.6f")
-        mb = p.stat().st_size / 1e6
-        t0 = time.perf_counter(); loaded = read_histdata(p); t_load = time.perf_counter() - t0
-    assert len(loaded) == rows and loaded.index[0] == bars.index[0]
-    del bars; gc.collect()
-    cfg = DataConfig(t_in=t_in, t_out=10, timeframe="1m")
-    t0 = time.perf_counter(); ds = prepare_dataset(loaded, cfg); X = ds.X; t_prep = time.perf_counter() - t0
-    # memory of the windowed dataset beyond the feature matrix it shares
-    tracemalloc.start()
-    wd = ds.window_dataset("train")
-    acc = 0.0
-    for i in range(0, len(wd), max(1, len(wd) // 20000)): acc += float(wd[i][0][0, 0])
-    extra = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
-    copied = len(wd) * t_in * ds.n_features * 4
-    print(f"rows: {rows:,}  file: {mb:.0f} MB  features: {ds.n_features}  t_in: {t_in}")
-    print(f"read_histdata (parse+clean+UTC): {t_load:.2f} s  -> {rows / t_load / 1e6:.2f} M rows/s")
-    print(f"prepare_dataset (features+labels+split+scaler+X): {t_prep:.2f} s  -> {rows / t_prep / 1e6:.2f} M rows/s")
-    print(f"end to end: {rows / (t_load + t_prep) / 1e6:.2f} M rows/s")
-    print(f"feature matrix X: {X.nbytes / 1e6:.0f} MB; train windows: {len(wd):,}")
-    print(f"windowed dataset peak extra allocation (build + 20k reads): {extra / 1e6:.2f} MB "
-          f"(= {extra / X.nbytes:.4f} x X); materialised windows would take {copied / 1e9:.1f} GB (= {copied / X.nbytes:.0f} x X)")
-    print(f"process peak RSS: {rss_mb():.0f} MB")
+        d = Path(d)
+        for rows in (a.rows // 10, a.rows):
+            f = d / f"DAT_ASCII_EURUSD_M1_{rows}.csv"
+            t0 = time.perf_counter(); write_histdata_file(f, rows); tw = time.perf_counter() - t0
+            mb = f.stat().st_size / 1e6
+            r = {"rows": rows, "csv_mb": mb}
+            for name in ("floor", "compute", "prepare"):
+                r.update(run_stage(name, f, d / f"out_{name}_{rows}"))
+            res[rows] = r
+            gb = mb / 1e3
+            print(f"\n{rows:,} M1 rows, {mb:.0f} MB CSV (written in {tw:.1f} s)")
+            print(f"  typed pyarrow read (floor)        {r['floor_s']:7.2f} s   {rows / r['floor_s'] / 1e6:5.2f} M rows/s   peak {r['floor_peak_gb']:.2f} GB")
+            print(f"  read_histdata                     {r['read_histdata_s']:7.2f} s   {rows / r['read_histdata_s'] / 1e6:5.2f} M rows/s   "
+                  f"= {r['read_histdata_s'] / r['floor_s']:.2f}x the floor (first call in the process: {r['read_histdata_cold_s']:.2f} s "
+                  f"= {r['read_histdata_cold_s'] / r['floor_s']:.2f}x, numba import and cached-kernel load included)")
+            print(f"  prepare_dataset (features ... X)  {r['prepare_dataset_s']:7.2f} s")
+            print(f"  compute only (the two above)      {r['compute_s']:7.2f} s   {rows / r['compute_s'] / 1e6:5.2f} M rows/s   "
+                  f"peak {r['compute_peak_gb']:.2f} GB = {r['compute_peak_gb'] / gb:.1f}x the CSV")
+            print(f"  + save (Parquet, meta)            {r['save_s']:7.2f} s")
+            print(f"  + summary.html                    {r['summary_s']:7.2f} s   ({r['summary_mb']:.1f} MB)")
+            print(f"  prepare() end to end              {r['prepare_s']:7.2f} s   {rows / r['prepare_s'] / 1e6:5.2f} M rows/s   "
+                  f"peak {r['prepare_peak_gb']:.2f} GB = {r['prepare_peak_gb'] / gb:.1f}x the CSV   = {r['prepare_s'] / r['compute_s']:.2f}x compute only")
+    small, large = res[a.rows // 10], res[a.rows]
+    print(f"\nscaling 1x -> 10x rows (10 = linear): floor {large['floor_s'] / small['floor_s']:.1f}, read_histdata "
+          f"{large['read_histdata_s'] / small['read_histdata_s']:.1f}, compute {large['compute_s'] / small['compute_s']:.1f}, "
+          f"prepare() {large['prepare_s'] / small['prepare_s']:.1f}, summary.html size {large['summary_mb'] / small['summary_mb']:.2f}, "
+          f"peak RSS {large['prepare_peak_gb'] / small['prepare_peak_gb']:.1f}")
+
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=5_000_000)
-    ap.add_argument("--t-in", type=int, default=120)
-    a = ap.parse_args()
-    main(a.rows, a.t_in)
+    main()

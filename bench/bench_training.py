@@ -1,19 +1,29 @@
-"""Training throughput of the default SignalModel at t_in=120 on CPU, and the share of step time spent waiting on data.
+"""Training throughput of the default SignalModel on CPU beside a plain Conv1d -> BiLSTM -> SDPA reference of equal size.
 
-    python bench/bench_training.py            # default model, t_in=120, 30 measured steps, threads 1 and all (~2 min)
-    python bench/bench_training.py --quick    # 10 measured steps, one thread setting
+    python bench/bench_training.py              # threads 1 and 2, 8 interleaved rounds, trainer 10 and 100 steps (~3-4 min)
+    python bench/bench_training.py --quick      # one thread setting, 4 rounds, trainer 5 and 50 steps
 
-Data: the real EURUSD H1 sample prepared with DataConfig(t_in=120, t_out=10). Each measured epoch runs the real
-trainer (`sequence_fx.training.train`: DataLoader + DistributedSampler + batched window gather, AdamW, schedule,
-clipping, metrics, background checkpointing); `data_wait_s` is the time the loop blocks on `next(loader)` plus the
-host->device copy, `time_s` the wall time of the whole pass. The first epoch is a warm-up and is not reported.
-Also reports inference throughput of `load_signal_model(...).predict_windows`.
+Data: the real EURUSD H1 sample prepared with DataConfig(t_in=120, t_out=10); batches of training windows gathered
+from the scaled feature matrix, the same batches for both models.
+
+1. Model step, ours vs the peer, measured in the same process and interleaved (ours, peer, ours, ...): one AdamW
+   step (forward, cross-entropy, backward, update) in train mode, so our dropout is paid for. The reference has the
+   same parameter count (its LSTM width is chosen to match) and no dropout, no LayerNorm, no FFN, no pooling MLP:
+   the floor a leaner network of the same size sets. Printed: median ms/step, samples/s, ratio ours / reference.
+2. As users call it: the real trainer (`sequence_fx.training.train`: DataLoader, batched window gather, AdamW with
+   schedule, clipping, metrics, checkpoints) for 1x and 10x the steps, its samples/s and time ratio (a 10x row that
+   took much more than 10x the time would show super-linear growth), and the ratio of its throughput to the peer's.
+3. Inference throughput of `load_signal_model(...).predict_windows` on the test split.
+
+The machine is shared: figures move with its load (printed); ratios measured in one run are what to compare.
+Set OMP_WAIT_POLICY=PASSIVE on a shared machine (busy-waiting OpenMP threads slow everyone down).
 """
-import argparse, os, tempfile, time
-from pathlib import Path
+import argparse, os, statistics, tempfile, time
 
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from sequence_fx.data import load_sample
 from sequence_fx.dataset import DataConfig, prepare_dataset
@@ -21,39 +31,118 @@ from sequence_fx.encoder import ModelConfig, SignalModel
 from sequence_fx.training import TrainingConfig, train, load_signal_model
 
 
-def run(prepared, threads:int, steps:int, epochs:int, batch_size:int, num_workers:int):
+class Reference(nn.Module):
+    "The peer: Conv1d -> GELU -> BiLSTM -> fused QKV -> SDPA -> output projection -> mean over time -> linear head."
+    def __init__(self, n_features:int, hidden:int, channels:int=32, heads:int=4, n_classes:int=3):
+        super().__init__()
+        d = 2 * hidden
+        self.heads = heads
+        self.conv = nn.Conv1d(n_features, channels, 5, padding=2)
+        self.lstm = nn.LSTM(channels, hidden, batch_first=True, bidirectional=True)
+        self.qkv, self.out, self.head = nn.Linear(d, 3 * d), nn.Linear(d, d), nn.Linear(d, n_classes)
+
+    def forward(self, x): # x: [B, T, F]
+        h = F.gelu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        h, _ = self.lstm(h)
+        B, T, d = h.shape
+        q, k, v = self.qkv(h).view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, T, d)
+        return self.head(self.out(a).mean(1))
+
+
+def n_params(m): return sum(p.numel() for p in m.parameters())
+
+def matched_reference(n_features:int, target:int, heads:int=4) -> Reference:
+    "The reference whose parameter count is closest to `target` (LSTM width a multiple of heads/2, so heads divide 2*hidden)."
+    step = max(1, heads // 2)
+    return min((Reference(n_features, h, heads=heads) for h in range(step, 257, step)), key=lambda m: abs(n_params(m) - target))
+
+def step_fn(model, X, y, batches):
+    "One AdamW training step per call, cycling through the given batches of window end rows."
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    model.train()
+    it = iter(range(10**9))
+    def step():
+        idx = batches[next(it) % len(batches)]
+        xb = X.windows(idx)
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb), y[idx]).backward()
+        opt.step()
+    return step
+
+class Windows:
+    "Batch gather of [B, t_in, F] windows from the scaled feature matrix (views stacked once per batch)."
+    def __init__(self, X:np.ndarray, t_in:int): self.X, self.t_in = torch.from_numpy(X), t_in
+    def windows(self, ends:np.ndarray) -> torch.Tensor:
+        return self.X[torch.from_numpy(ends[:, None] + np.arange(-self.t_in + 1, 1))]
+
+def model_rows(prepared, threads:int, rounds:int, per_round:int, batch_size:int):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    ours = SignalModel(ModelConfig(n_features=prepared.n_features, n_classes=prepared.n_classes))
+    ref = matched_reference(prepared.n_features, n_params(ours))
+    X, y = Windows(prepared.X, prepared.data_cfg.t_in), torch.from_numpy(prepared.y)
+    idx = prepared.sample_index("train")
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(idx, batch_size, replace=False) for _ in range(16)]
+    steps = {"ours": step_fn(ours, X, y, batches), "reference": step_fn(ref, X, y, batches)}
+    for s in steps.values(): s(); s()                       # warm-up (allocator, oneDNN primitives)
+    times = {k: [] for k in steps}
+    for _ in range(rounds):                                 # interleaved, so both see the same machine load
+        for k, s in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(per_round): s()
+            times[k].append((time.perf_counter() - t0) / per_round)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return n_params(ours), n_params(ref), ref.lstm.hidden_size, med
+
+def trainer_run(prepared, threads:int, steps:int, batch_size:int, num_workers:int):
+    "samples/s of the real trainer for `steps` steps (after a warm-up epoch), data-wait share, wall time, inference windows/s."
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as d:
-        tc = TrainingConfig(epochs=epochs + 1, batch_size=batch_size, max_steps_per_epoch=steps, progress=False, patience=0,
-                            num_workers=num_workers, device="cpu")
+        tc = TrainingConfig(epochs=2, batch_size=batch_size, max_steps_per_epoch=steps, progress=False, patience=0,
+                            num_workers=num_workers, device="cpu", num_threads=threads)
         res = train(prepared, ModelConfig(), tc, d)
-        h = res.history[1:]                        # drop the warm-up epoch
+        h = res.history[1:]                                 # the first epoch is the warm-up
         samples = sum(r["train_n"] for r in h); t = sum(r["train_time_s"] for r in h); wait = sum(r["train_data_wait_s"] for r in h)
         t0 = time.perf_counter()
         pred = load_signal_model(res.best_path)
         idx = prepared.sample_index("test")
         pred.predict_windows(prepared.X, idx, batch_size=512)
         t_inf = time.perf_counter() - t0
-    return samples / t, wait / t, len(idx) / t_inf
+    return samples / t, wait / t, t, len(idx) / t_inf
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="one short epoch, one thread setting")
+    ap.add_argument("--quick", action="store_true", help="one thread setting, fewer rounds and steps")
     ap.add_argument("--t-in", type=int, default=120)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--num-workers", type=int, default=0)
+    ap.add_argument("--threads", default=None, help="comma-separated torch thread counts (default: 1,2; --quick: 1)")
     a = ap.parse_args()
-    steps, epochs = (10, 1) if a.quick else (30, 1)
+    rounds, per_round, steps = (4, 2, 5) if a.quick else (8, 3, 10)
+    threads = [int(t) for t in a.threads.split(",")] if a.threads else ([1] if a.quick else [1, 2])
     prepared = prepare_dataset(load_sample("eurusd_h1"), DataConfig(t_in=a.t_in, t_out=10))
-    n_params = sum(p.numel() for p in SignalModel(ModelConfig(n_features=prepared.n_features)).parameters())
-    print(f"EURUSD H1 sample, t_in={a.t_in}, {prepared.n_features} features, default ModelConfig ({n_params:,} parameters), "
-          f"batch {a.batch_size}, {epochs} x {steps} steps measured after a warm-up epoch, num_workers={a.num_workers}")
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
-    settings = [1] if a.quick else sorted({1, torch.get_num_threads()})
-    for th in settings:
-        sps, wait, inf = run(prepared, th, steps, epochs, a.batch_size, a.num_workers)
-        print(f"threads={th}: train {sps:,.0f} samples/s | data wait {100 * wait:.1f}% of step time | inference {inf:,.0f} windows/s")
+    print(f"EURUSD H1 sample, t_in={a.t_in}, {prepared.n_features} features, batch {a.batch_size}, "
+          f"{len(prepared.sample_index('train')):,} training windows; torch {torch.__version__}, {os.cpu_count()} CPUs, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {os.getloadavg()[0]:.1f}")
+    for th in threads:
+        po, pr, hid, med = model_rows(prepared, th, rounds, per_round, a.batch_size)
+        if th == threads[0]:
+            print(f"ours: default ModelConfig ({po:,} parameters, dropout 0.1); peer: Conv1d(32, k5) -> BiLSTM({hid}) -> "
+                  f"SDPA (4 heads) -> mean -> linear ({pr:,} parameters, no dropout)")
+        sps = {k: a.batch_size / v for k, v in med.items()}
+        print(f"threads={th}  model step ({rounds} interleaved rounds x {per_round} steps, medians): "
+              f"ours {med['ours'] * 1e3:6.1f} ms = {sps['ours']:6.0f} samples/s | reference {med['reference'] * 1e3:6.1f} ms = "
+              f"{sps['reference']:6.0f} samples/s | ours / reference = {sps['ours'] / sps['reference']:.2f}x")
+        rows = []
+        for k in (1, 10):
+            sps_t, wait, t, inf = trainer_run(prepared, th, k * steps, a.batch_size, a.num_workers)
+            rows.append(t)
+            print(f"threads={th}  trainer, {k:>2}x = {k * steps:4d} steps: {sps_t:6.0f} samples/s ({sps_t / sps['reference']:.2f}x the peer's "
+                  f"bare step), data wait {100 * wait:4.1f}%, {t:6.2f} s | inference {inf:,.0f} windows/s")
+        print(f"threads={th}  trainer time for 10x the steps / 1x: {rows[1] / rows[0]:.1f} (10 = linear)")
 
 
 if __name__ == "__main__":

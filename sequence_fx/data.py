@@ -21,8 +21,9 @@ __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', '
            'atomic_write_text', 'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc',
            'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
            'import_backtesting', 'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'FlagGroup',
-           'cli_parser', 'cli_args', 'cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_evaluate',
-           'sfx_gdelt_download', 'plot_candles']
+           'cli_parser', 'cli_args', 'cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_train_multitask',
+           'sfx_evaluate', 'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c', 'sfx_sac', 'sfx_pipeline', 'sfx_tune',
+           'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -149,19 +150,111 @@ class CleaningReport:
         return (f"{self.n_in} rows in, {self.n_out} bars out; dropped: {d}; duplicates: {self.duplicates_identical} identical, "
                 f"{self.duplicates_resolved} resolved; {self.n_gaps} gaps kept (largest {self.largest_gap or '-'})")
 
-_CHECKS = [ # (reason, field, predicate over the frame giving a bad-row mask)
-    *[(f"missing or non-numeric {c}", c, (lambda d, c=c: ~np.isfinite(d[c].to_numpy(float)))) for c in PRICE_COLUMNS],
-    *[(f"non-positive {c}", c, (lambda d, c=c: d[c].to_numpy(float) <= 0)) for c in PRICE_COLUMNS],
-    ("high < low", "high", lambda d: d["high"].to_numpy(float) < d["low"].to_numpy(float)),
-    ("open outside [low, high]", "open", lambda d: (d["open"].to_numpy(float) < d["low"].to_numpy(float)) | (d["open"].to_numpy(float) > d["high"].to_numpy(float))),
-    ("close outside [low, high]", "close", lambda d: (d["close"].to_numpy(float) < d["low"].to_numpy(float)) | (d["close"].to_numpy(float) > d["high"].to_numpy(float))),
-    ("negative volume", "volume", lambda d: d["volume"].to_numpy(float) < 0),
+_CHECKS = [ # (reason, field, predicate over the price columns (dict of float64 arrays) giving a bad-row mask)
+    *[(f"missing or non-numeric {c}", c, (lambda d, c=c: ~np.isfinite(d[c]))) for c in PRICE_COLUMNS],
+    *[(f"non-positive {c}", c, (lambda d, c=c: d[c] <= 0)) for c in PRICE_COLUMNS],
+    ("high < low", "high", lambda d: d["high"] < d["low"]),
+    ("open outside [low, high]", "open", lambda d: (d["open"] < d["low"]) | (d["open"] > d["high"])),
+    ("close outside [low, high]", "close", lambda d: (d["close"] < d["low"]) | (d["close"] > d["high"])),
+    ("negative volume", "volume", lambda d: d["volume"] < 0),
 ]
 
-def _where(raw, i) -> str:
-    "Human pointer to row i of a raw frame: 'file, line N'."
-    f = raw["_file"].iat[i] if "_file" in raw else "<frame>"
-    return f"{f}, line {int(raw['_line'].iat[i])}" if "_line" in raw else f"{f}, row {i}"
+def _all_rows_pass(d:dict) -> bool:
+    "True when no row fails any of `_CHECKS` (one fused test; NaN fails every comparison, so it fails here too)."
+    o, h, l, c, v = (d[k] for k in OHLCV)
+    with np.errstate(invalid="ignore"):
+        ok = (l > 0) & (h < np.inf) & (o >= l) & (o <= h) & (c >= l) & (c <= h) & ~(v < 0)
+    return bool(ok.all())
+
+_NAT = np.iinfo(np.int64).min # NaT as int64
+
+def _first_occurrences(t:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "(stable sort order of t, mask of rows that are the first of their timestamp in input order)."
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    first = np.zeros(len(t), bool)
+    first[order[np.r_[True, ts[1:] != ts[:-1]]]] = True
+    return order, first
+
+def _clean(t:np.ndarray, # int64 timestamps in `unit` (UTC; NaT = int64 min), one per raw row
+           v:np.ndarray, # float64 [5, n]: open, high, low, close, volume
+           unit:str, # unit of `t` ('s', 'ms', 'us', 'ns')
+           where:Callable, # raw row number -> 'file, line N' for messages
+           file_id:np.ndarray|None, # file of each raw row (time order is required within a file); None: one file
+           rep:CleaningReport, on_bad_rows:str, duplicates:str, unsorted:str,
+           time_detail:Callable|None=None, # raw row number -> extra text for an unparsable timestamp
+          ) -> pd.DataFrame:
+    "The cleaning rules of `clean_bars` on column arrays: O(n) passes for data already in time order, no per-row objects."
+    n = len(t)
+    src = None # raw row number of each current row (None while it is still the identity)
+    tbad = t == _NAT
+    bad = tbad.copy()
+    if tbad.any():
+        i = int(np.flatnonzero(tbad)[0])
+        if on_bad_rows == "raise":
+            raise DataError(f"{where(i)}: field 'time': unparsable or missing timestamp{time_detail(i) if time_detail else ''}")
+        rep.dropped["bad timestamp"] = int(tbad.sum())
+    cols = dict(zip(OHLCV, v))
+    if not _all_rows_pass(cols):
+        with np.errstate(invalid="ignore"):
+            for reason, fld, pred in _CHECKS:
+                m = pred(cols) & ~bad
+                if m.any():
+                    i = int(np.flatnonzero(m)[0])
+                    if on_bad_rows == "raise":
+                        raise DataError(f"{where(i)}: field '{fld}': {reason} (value {float(cols[fld][i])!r}; "
+                                        f"{int(m.sum())} such rows; pass on_bad_rows='drop' to drop them)")
+                    rep.dropped[reason] = int(m.sum()); bad |= m
+    if bad.any():
+        log.warning("dropped %d bad rows: %s", int(bad.sum()), rep.dropped)
+        src = np.flatnonzero(~bad)
+        t, v = t[src], v[:, src]
+        if file_id is not None: file_id = file_id[src]
+    raw_row = (lambda j: int(j)) if src is None else (lambda j: int(src[j]))
+    # time order: within one file it must already hold (a repeated timestamp is a duplicate, handled below, not
+    # disorder); across files we sort. Data in order (the usual case) is recognised in one pass, without sorting.
+    step = np.diff(t)
+    if len(step) and not (step >= 0).all():
+        order, first = _first_occurrences(t)
+        pos = np.flatnonzero(first)
+        tv = t[pos]
+        same_file = np.ones(len(pos) - 1, bool) if file_id is None else file_id[pos[1:]] == file_id[pos[:-1]]
+        back = (tv[1:] < tv[:-1]) & same_file
+        if back.any() and unsorted == "raise":
+            j = int(np.flatnonzero(back)[0]) + 1
+            i, h = int(pos[j]), int(pos[j - 1])
+            ti, th = (pd.Timestamp(int(x), unit=unit, tz="UTC") for x in (t[i], t[h]))
+            raise DataError(f"{where(raw_row(i))}: field 'time': rows out of time order ({ti} after {th}); "
+                            "pass unsorted='sort' to sort them")
+        src = order if src is None else src[order]
+        t, v = t[order], v[:, order]
+        raw_row = lambda j: int(src[j])
+        step = np.diff(t)
+    # duplicate timestamps: after the sort they are neighbours
+    same = step == 0
+    if same.any():
+        dup = np.r_[same, False] | np.r_[False, same]                     # every row of a repeated timestamp
+        di = np.flatnonzero(dup)
+        vals = pd.DataFrame({"time": t[di], **{c: v[j, di] for j, c in enumerate(OHLCV)}})
+        n_distinct = vals.drop_duplicates().groupby("time").size()
+        conflict = n_distinct[n_distinct > 1]
+        rep.duplicates_identical = int(vals.duplicated().sum())
+        if len(conflict):
+            if duplicates == "raise":
+                ts = int(conflict.index[0])
+                i = int(di[np.flatnonzero(vals["time"].to_numpy() == ts)[1]])
+                raise DataError(f"{where(raw_row(i))}: field 'time': duplicate timestamp {pd.Timestamp(ts, unit=unit, tz='UTC')} "
+                                f"with different prices ({len(conflict)} such timestamps); pass duplicates='first' or 'last' to resolve")
+            rep.duplicates_resolved = int(same.sum()) - rep.duplicates_identical
+        keep = np.r_[~same, True] if duplicates == "last" else np.r_[True, ~same]
+        t, v = t[keep], v[:, keep]
+    idx = pd.DatetimeIndex(t.view(f"M8[{unit}]"), name="time").tz_localize("UTC")
+    bars = pd.DataFrame(np.ascontiguousarray(v).T, index=idx, columns=list(OHLCV), copy=False) # one float64 block, no copy
+    rep.n_out = len(bars)
+    gaps = find_gaps(bars)
+    rep.n_gaps = len(gaps)
+    if len(gaps): rep.largest_gap = str(gaps["length"].max())
+    return bars
 
 def clean_bars(raw:pd.DataFrame, # columns open..volume, a 'time' column (UTC-aware), optional '_file'/'_line'
                on_bad_rows:str="raise", # 'raise' (default) or 'drop' (and count) rows failing a check
@@ -169,75 +262,39 @@ def clean_bars(raw:pd.DataFrame, # columns open..volume, a 'time' column (UTC-aw
                unsorted:str="raise", # rows out of time order: 'raise' or 'sort'
               ) -> tuple[pd.DataFrame, CleaningReport]:
     "Validate and clean raw rows into a bar frame; returns (bars, report)."
+    _check_rules(on_bad_rows, duplicates, unsorted)
+    files, names = pd.factorize(raw["_file"]) if "_file" in raw else (None, [])
+    rep = CleaningReport(n_in=len(raw), sources=sorted(str(s) for s in names))
+    if len(raw) == 0:
+        raise DataError(f"{', '.join(rep.sources) or '<frame>'}: no rows to load (empty input)")
+    tidx = pd.DatetimeIndex(raw["time"])
+    lines = raw["_line"].to_numpy() if "_line" in raw else None
+    def where(i):
+        f = names[files[i]] if files is not None else "<frame>"
+        return f"{f}, line {int(lines[i])}" if lines is not None else f"{f}, row {i}"
+    v = np.empty((len(OHLCV), len(raw)))
+    for j, c in enumerate(OHLCV): v[j] = raw[c].to_numpy(float)
+    bars = _clean(tidx.asi8, v, tidx.unit, where, files if len(names) > 1 else None, rep, on_bad_rows, duplicates, unsorted)
+    if tidx.tz is not None: bars.index = bars.index.tz_convert(tidx.tz)
+    return bars, rep
+
+def _check_rules(on_bad_rows:str, duplicates:str, unsorted:str):
     if on_bad_rows not in ("raise", "drop"): raise ValueError(f"on_bad_rows must be 'raise' or 'drop', not {on_bad_rows!r}")
     if duplicates not in ("raise", "first", "last"): raise ValueError(f"duplicates must be 'raise', 'first' or 'last', not {duplicates!r}")
     if unsorted not in ("raise", "sort"): raise ValueError(f"unsorted must be 'raise' or 'sort', not {unsorted!r}")
-    rep = CleaningReport(n_in=len(raw), sources=sorted(raw["_file"].unique()) if "_file" in raw else [])
-    if len(raw) == 0:
-        raise DataError(f"{', '.join(rep.sources) or '<frame>'}: no rows to load (empty input)")
-    raw = raw.reset_index(drop=True)
-    bad = np.zeros(len(raw), bool)
-    t = raw["time"]
-    tbad = t.isna().to_numpy()
-    if tbad.any():
-        i = int(np.flatnonzero(tbad)[0])
-        if on_bad_rows == "raise": raise DataError(f"{_where(raw, i)}: field 'time': unparsable or missing timestamp")
-        rep.dropped["bad timestamp"] = int(tbad.sum()); bad |= tbad
-    for reason, fld, pred in _CHECKS:
-        m = pred(raw) & ~bad
-        if m.any():
-            i = int(np.flatnonzero(m)[0])
-            if on_bad_rows == "raise":
-                raise DataError(f"{_where(raw, i)}: field '{fld}': {reason} (value {raw[fld].iat[i]!r}; "
-                                f"{int(m.sum())} such rows; pass on_bad_rows='drop' to drop them)")
-            rep.dropped[reason] = int(m.sum()); bad |= m
-    if bad.any():
-        log.warning("dropped %d bad rows: %s", int(bad.sum()), rep.dropped)
-        raw = raw.loc[~bad].reset_index(drop=True)
-    # time order: within one file it must already hold (a repeated timestamp is a duplicate, handled below, not
-    # disorder); across files we sort
-    pos = np.flatnonzero(~raw["time"].duplicated(keep="first").to_numpy())
-    tv = pd.DatetimeIndex(raw["time"]).asi8[pos]
-    fid = pd.factorize(raw["_file"])[0][pos] if "_file" in raw else np.zeros(len(pos), np.int64)
-    same_file = fid[1:] == fid[:-1]
-    back = (tv[1:] < tv[:-1]) & same_file
-    if back.any() and unsorted == "raise":
-        j = int(np.flatnonzero(back)[0]) + 1
-        i, h = int(pos[j]), int(pos[j - 1])
-        raise DataError(f"{_where(raw, i)}: field 'time': rows out of time order ({raw['time'].iat[i]} after "
-                        f"{raw['time'].iat[h]}); pass unsorted='sort' to sort them")
-    raw = raw.sort_values("time", kind="stable").reset_index(drop=True)
-    # duplicate timestamps
-    dup = raw["time"].duplicated(keep=False).to_numpy()
-    if dup.any():
-        vals = raw.loc[dup, ["time", *OHLCV]]
-        n_distinct = vals.drop_duplicates().groupby("time").size()
-        conflict = n_distinct[n_distinct > 1]
-        rep.duplicates_identical = int(raw.loc[dup, ["time", *OHLCV]].duplicated().sum())
-        if len(conflict):
-            if duplicates == "raise":
-                ts = conflict.index[0]
-                i = int(np.flatnonzero((raw["time"] == ts).to_numpy())[1])
-                raise DataError(f"{_where(raw, i)}: field 'time': duplicate timestamp {ts} with different prices "
-                                f"({len(conflict)} such timestamps); pass duplicates='first' or 'last' to resolve")
-            rep.duplicates_resolved = int(raw["time"].duplicated().sum()) - rep.duplicates_identical
-        raw = raw.drop_duplicates("time", keep="last" if duplicates == "last" else "first")
-    bars = pd.DataFrame({c: raw[c].to_numpy(float) for c in OHLCV}, index=pd.DatetimeIndex(raw["time"], name="time"))
-    if bars.index.tz is None: bars.index = bars.index.tz_localize("UTC")
-    rep.n_out = len(bars)
-    gaps = find_gaps(bars)
-    rep.n_gaps = len(gaps)
-    if len(gaps): rep.largest_gap = str(gaps["length"].max())
-    return bars, rep
 
-def bar_spacing(index:pd.DatetimeIndex) -> pd.Timedelta:
-    "The bar frame's nominal spacing: the most common difference between consecutive timestamps."
+def bar_spacing(index:pd.DatetimeIndex, # bar times, sorted
+               ) -> pd.Timedelta:
+    "The bar frame's nominal spacing: the most common difference between consecutive timestamps (the smallest on a tie)."
     if len(index) < 2: raise DataError("need at least two bars to infer the bar spacing")
     d = np.diff(index.asi8)
-    vals, counts = np.unique(d, return_counts=True)
-    return pd.Timedelta(int(vals[np.argmax(counts)]), unit=index.unit if hasattr(index, "unit") else "ns")
+    codes, vals = pd.factorize(d)                            # hashing: O(n), no sort of millions of differences
+    counts = np.bincount(codes)
+    return pd.Timedelta(int(vals[counts == counts.max()].min()), unit=index.unit if hasattr(index, "unit") else "ns")
 
-def find_gaps(bars:pd.DataFrame, spacing:pd.Timedelta|None=None) -> pd.DataFrame:
+def find_gaps(bars:pd.DataFrame, # a bar frame
+              spacing:pd.Timedelta|None=None, # nominal bar spacing (default: `bar_spacing` of the index)
+             ) -> pd.DataFrame:
     "Intervals between consecutive bars longer than the nominal spacing (kept as gaps, never filled)."
     idx = bars.index
     if len(idx) < 2: return pd.DataFrame(columns=["start", "end", "length"])
@@ -290,24 +347,91 @@ def _diagnose_histdata(name:str, data:bytes):
             except ValueError: raise DataError(f"{name}, line {ln}: field '{fld}': not a number: {v!r}") from None
     raise DataError(f"{name}: could not be parsed as HistData ASCII M1")
 
-def _parse_histdata_fast(name:str, data:bytes) -> pd.DataFrame|None:
-    "Strict, multithreaded parse with pyarrow; None if anything is off (the careful path then finds what)."
-    import pyarrow as pa, pyarrow.csv as pcsv
-    try:
-        t = pcsv.read_csv(io.BytesIO(data), read_options=pcsv.ReadOptions(column_names=_HD_COLS),
-                          parse_options=pcsv.ParseOptions(delimiter=";"),
-                          convert_options=pcsv.ConvertOptions(column_types={"time": pa.timestamp("s"), **{c: pa.float64() for c in OHLCV}},
-                                                              timestamp_parsers=["%Y%m%d %H%M%S"], strings_can_be_null=False))
-    except (pa.ArrowInvalid, pa.ArrowTypeError): return None
-    if any(t.column(c).null_count for c in _HD_COLS): return None
-    df = pd.DataFrame({"time": pd.DatetimeIndex(t.column("time").to_numpy()), **{c: t.column(c).to_numpy() for c in OHLCV}})
-    df["_file"], df["_line"] = name, np.arange(1, len(df) + 1)
-    return df
+_P10 = 10.0 ** np.arange(23) # exact powers of ten (10**22 is the largest a float64 holds exactly)
 
-def _parse_histdata(name:str, data:bytes) -> pd.DataFrame:
+def _histdata_kernel(buf, # uint8 [n]: the file's bytes
+                     t, # int64 [cap]: out, seconds since the epoch of each line's (local) timestamp
+                     v, # float64 [5, cap]: out, open/high/low/close/volume of each line
+                    ): # -> (rows parsed, status: 0 = whole buffer parsed, else the 1-based line where strict parsing stopped)
+    "Strict HistData M1 line parser (compiled with numba on first use): 'YYYYMMDD HHMMSS;o;h;l;c;v' lines, nothing else."
+    n = buf.shape[0]; cap = t.shape[0]
+    i = 0; row = 0; prev_ymd = -1; day_s = 0
+    while i < n:
+        if buf[i] == 10 or buf[i] == 13:                    # a blank line is allowed only at the very end
+            while i < n and (buf[i] == 10 or buf[i] == 13): i += 1
+            return row, (0 if i == n else row + 1)
+        if row == cap or i + 15 > n: return row, row + 1
+        ymd = 0; hms = 0
+        for k in range(15):
+            b = np.int64(buf[i + k]) - 48
+            if k == 8:
+                if b != -16: return row, row + 1            # the space between date and time
+            elif b < 0 or b > 9: return row, row + 1
+            elif k < 8: ymd = ymd * 10 + b
+            else: hms = hms * 10 + b
+        if ymd != prev_ymd:                                 # a real calendar date: no 30 February, no 31 April
+            y = ymd // 10000; m = (ymd // 100) % 100; d = ymd % 100
+            dim = 31
+            if m == 2: dim = 29 if (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)) else 28
+            elif m == 4 or m == 6 or m == 9 or m == 11: dim = 30
+            if m < 1 or m > 12 or d < 1 or d > dim: return row, row + 1
+            yy = y - 1 if m <= 2 else y                     # days from the civil date (H. Hinnant's algorithm)
+            era = yy // 400; yoe = yy - era * 400
+            doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+            day_s = (era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468) * 86400
+            prev_ymd = ymd
+        hh = hms // 10000; mi = (hms // 100) % 100; ss = hms % 100
+        if hh > 23 or mi > 59 or ss > 59: return row, row + 1
+        t[row] = day_s + hh * 3600 + mi * 60 + ss
+        i += 15
+        for f in range(5):                                  # ';' then a plain decimal: -?digits[.digits]
+            if i >= n or buf[i] != 59: return row, row + 1
+            i += 1
+            neg = i < n and buf[i] == 45
+            if neg: i += 1
+            mant = 0; nd = 0; frac = 0
+            while i < n:
+                b = np.int64(buf[i]) - 48
+                if b < 0 or b > 9: break
+                mant = mant * 10 + b; nd += 1; i += 1
+            if i < n and buf[i] == 46:
+                i += 1
+                while i < n:
+                    b = np.int64(buf[i]) - 48
+                    if b < 0 or b > 9: break
+                    mant = mant * 10 + b; nd += 1; frac += 1; i += 1
+            if nd == 0 or nd > 15: return row, row + 1      # <= 15 digits: the mantissa and 10**frac are exact floats,
+            x = mant / _P10[frac]                           # so one division rounds correctly (as strtod would)
+            v[f, row] = -x if neg else x
+        if i < n and buf[i] == 13: i += 1
+        if i < n:
+            if buf[i] != 10: return row, row + 1
+            i += 1
+        row += 1
+    return row, 0
+
+_KERNELS = {}
+
+def _compiled(fn):
+    "`fn` compiled by numba (imported on first use, so `import sequence_fx.data` stays light); cached on disk."
+    if fn.__name__ not in _KERNELS:
+        import numba
+        _KERNELS[fn.__name__] = numba.njit(nogil=True, cache=True)(fn)
+    return _KERNELS[fn.__name__]
+
+def _parse_histdata_fast(name:str, data:bytes) -> tuple[np.ndarray, np.ndarray]|None:
+    "Strict one-pass parse: (local seconds int64 [n], values float64 [5, n]); None if any line is off (the careful path then finds what)."
+    cap = data.count(b"\n") + (not data.endswith(b"\n")) # lines: exactly, so the columns come back contiguous
+    t, v = np.empty(cap, np.int64), np.empty((len(OHLCV), cap))
+    rows, stop = _compiled(_histdata_kernel)(np.frombuffer(data, np.uint8), t, v)
+    if stop: return None
+    return t[:rows], v[:, :rows]
+
+def _parse_histdata(name:str, data:bytes) -> tuple[np.ndarray, np.ndarray, Callable|None]:
+    "(local seconds int64 with NaT where unparsable, values [5, n], detail of an unparsable time); line k is row k-1."
     if not data or data.isspace(): raise DataError(f"{name}: empty file")
     fast = _parse_histdata_fast(name, data)
-    if fast is not None: return fast
+    if fast is not None: return (*fast, None)
     try:
         df = pd.read_csv(io.BytesIO(data), sep=";", header=None, names=_HD_COLS, skip_blank_lines=False,
                          dtype={"time": str, **{c: "float64" for c in OHLCV}}, engine="c")
@@ -324,10 +448,22 @@ def _parse_histdata(name:str, data:bytes) -> pd.DataFrame:
         line = data.decode("utf-8", "replace").splitlines()[n]
         if len(line.split(";")) != 6:
             raise DataError(f"{name}, line {n+1}: expected 6 ';'-separated fields, found {len(line.split(';'))}: {line[:80]!r}")
-    df["time"] = pd.to_datetime(df["time"], format="%Y%m%d %H%M%S", errors="coerce")
-    df["_file"] = name
-    df["_line"] = np.arange(1, len(df) + 1)
-    return df
+    text = df["time"].to_numpy(object)
+    t = pd.DatetimeIndex(pd.to_datetime(df["time"], format="%Y%m%d %H%M%S", errors="coerce")).as_unit("s").asi8.copy()
+    t[~df["time"].str.fullmatch(r"\d{8} ([01]\d|2[0-3])[0-5]\d[0-5]\d", na=False).to_numpy(bool)] = _NAT # strptime takes second 60
+    detail = lambda i: f" ({text[i]!r} is not a real 'YYYYMMDD HHMMSS' time)" if isinstance(text[i], str) else ""
+    return t, np.ascontiguousarray(df[OHLCV].to_numpy(float).T), detail
+
+def _local_to_utc(t:np.ndarray, source_tz, where:str) -> np.ndarray:
+    "Local wall-clock seconds (NaT kept) -> UTC microseconds."
+    tz = resolve_tz(source_tz)
+    nat = t == _NAT
+    if isinstance(tz, timezone): # fixed offset: integer arithmetic
+        us = t * 1_000_000 - int(tz.utcoffset(None) / timedelta(microseconds=1))
+    else:
+        us = to_utc(pd.DatetimeIndex(t.view("M8[s]")).as_unit("us"), source_tz, where=where).asi8.copy()
+    us[nat] = _NAT
+    return us
 
 def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURUSD_M1_20*.zip', a directory, or a list
                   source_tz:str|None=HISTDATA_TZ, # zone of the file's timestamps; HistData's is fixed UTC-5 ('EST')
@@ -336,18 +472,31 @@ def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURU
                   report:bool=False, # also return the CleaningReport
                  ):
     "Load HistData.com ASCII M1 files into a UTC bar frame."
-    frames = []
+    _check_rules(on_bad_rows, duplicates, "raise")
+    names, parts = [], []
     files = _expand(paths)
     for p in tqdm(files, desc="histdata", unit="file", disable=len(files) < 2, leave=False):
-        for name, data in _read_member_bytes(p): frames.append(_parse_histdata(name, data))
-    raw = pd.concat(frames, ignore_index=True)
-    t = pd.DatetimeIndex(raw["time"])
-    raw["time"] = to_utc(t, source_tz, where=", ".join(sorted(raw["_file"].unique())))
-    bars, rep = clean_bars(raw, on_bad_rows=on_bad_rows, duplicates=duplicates, unsorted="raise")
+        for name, data in _read_member_bytes(p):
+            parts.append(_parse_histdata(name, data)); names.append(name)
+    sizes = np.array([len(pt[0]) for pt in parts])
+    starts = np.r_[0, np.cumsum(sizes)]
+    t = parts[0][0] if len(parts) == 1 else np.concatenate([pt[0] for pt in parts])
+    v = parts[0][1] if len(parts) == 1 else np.concatenate([pt[1] for pt in parts], axis=1)
+    file_id = np.repeat(np.arange(len(parts)), sizes) if len(parts) > 1 else None
+    def locate(i): k = int(np.searchsorted(starts, i, side="right")) - 1; return k, i - int(starts[k])
+    def where(i): k, r = locate(i); return f"{names[k]}, line {r + 1}"
+    details = [pt[2] for pt in parts]; del parts
+    def detail(i): k, r = locate(i); return details[k](r) if details[k] else ""
+    rep = CleaningReport(n_in=len(t), sources=sorted(names))
+    t = _local_to_utc(t, source_tz, where=", ".join(sorted(names)))
+    bars = _clean(t, v, "us", where, file_id, rep, on_bad_rows, duplicates, "raise", time_detail=detail)
     log.info("histdata: %s", rep)
     return (bars, rep) if report else bars
 
-def write_histdata(bars:pd.DataFrame, path, source_tz:str|None=HISTDATA_TZ):
+def write_histdata(bars:pd.DataFrame, # a UTC bar frame
+                   path, # the .csv file to write
+                   source_tz:str|None=HISTDATA_TZ, # zone to write the timestamps in (HistData: fixed UTC-5)
+                  ):
     "Write a UTC bar frame in HistData's ASCII M1 layout (timestamps in `source_tz`), atomically. Mainly for tests and fixtures."
     tz = resolve_tz(source_tz)
     local = bars.index.tz_convert(tz).tz_localize(None) if not isinstance(tz, timezone) else (bars.index.tz_convert("UTC").tz_localize(None) + tz.utcoffset(None))
@@ -600,6 +749,10 @@ def sfx_train():
     "Console script `sfx-train`: `sequence_fx.training.train_cli`, started with OpenMP's passive wait."
     return _launch("sequence_fx.training:train_cli")
 
+def sfx_train_multitask():
+    "Console script `sfx-train-multitask`: `sequence_fx.multitask.train_multitask_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.multitask:train_multitask_cli")
+
 def sfx_evaluate():
     "Console script `sfx-evaluate`: `sequence_fx.evaluation.evaluate_cli`, started with OpenMP's passive wait."
     return _launch("sequence_fx.evaluation:evaluate_cli")
@@ -607,6 +760,26 @@ def sfx_evaluate():
 def sfx_gdelt_download():
     "Console script `sfx-gdelt-download`: `sequence_fx.sentiment.gdelt_download_cli`, started with OpenMP's passive wait."
     return _launch("sequence_fx.sentiment:gdelt_download_cli")
+
+def sfx_ensemble():
+    "Console script `sfx-ensemble`: `sequence_fx.ensemble.ensemble_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.ensemble:ensemble_cli")
+
+def sfx_a3c():
+    "Console script `sfx-a3c`: `sequence_fx.a3c.a3c_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.a3c:a3c_cli")
+
+def sfx_sac():
+    "Console script `sfx-sac`: `sequence_fx.sac.sac_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.sac:sac_cli")
+
+def sfx_pipeline():
+    "Console script `sfx-pipeline`: `sequence_fx.pipeline.pipeline_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.pipeline:pipeline_cli")
+
+def sfx_tune():
+    "Console script `sfx-tune`: `sequence_fx.tune.tune_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.tune:tune_cli")
 
 # %% ../nbs/00_data.ipynb
 def plot_candles(bars:pd.DataFrame, title:str="", n:int|None=300):

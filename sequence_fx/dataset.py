@@ -20,7 +20,7 @@ from .features import FeatureConfig, make_features, random_bars
 # %% auto 0
 __all__ = ['log', 'TASKS', 'SPLITS', 'DataConfig', 'forward_returns', 'classify', 'make_labels', 'sample_candidates',
            'chronological_split', 'train_input_rows', 'Scaler', 'WindowDataset', 'PreparedDataset', 'prepare_dataset',
-           'check_no_straddle', 'plot_split_timeline', 'write_shards', 'ShardStream']
+           'check_no_straddle', 'minmax_envelope', 'plot_split_timeline', 'write_shards', 'ShardStream']
 
 # %% ../nbs/00c_dataset.ipynb
 log = logging.getLogger(__name__)
@@ -275,16 +275,38 @@ def check_no_straddle(ds:PreparedDataset):
     return True
 
 # %% ../nbs/00c_dataset.ipynb
-def plot_split_timeline(ds:PreparedDataset):
-    "Close price coloured by split, with the purge gaps shaded."
+def minmax_envelope(index:pd.Index, # x values (e.g. bar times), one per row
+                    values, # y values, one per row
+                    max_points:int=4000, # upper bound on the points returned
+                   ) -> tuple[pd.Index, np.ndarray]:
+    "At most `max_points` (x, y) points drawing like the full series: each bucket of rows keeps its min and its max, in order."
+    v = np.asarray(values, np.float64)
+    n, buckets = len(v), max(1, max_points // 2)
+    if n <= max_points: return index, v
+    width = -(-n // buckets)
+    pad = np.full(buckets * width, np.nan); pad[:n] = v
+    rows = pad.reshape(buckets, width)
+    ok = ~np.isnan(rows).all(axis=1)                               # a bucket of NaNs (only the padding) draws nothing
+    base = np.arange(buckets)[ok] * width
+    lo = base + np.nanargmin(rows[ok], axis=1); hi = base + np.nanargmax(rows[ok], axis=1)
+    pos = np.unique(np.r_[lo, hi])                                 # sorted: the line runs forward in time
+    return index[pos], v[pos]
+
+def plot_split_timeline(ds:PreparedDataset, # a prepared dataset
+                        max_points:int=4000, # per trace: the figure's size does not grow with the rows
+                       ):
+    "Close price coloured by split, with the purge gaps shaded; every trace a min/max envelope of at most `max_points` points."
     import plotly.graph_objects as go
     f = ds.frame
+    close = f["close"].to_numpy()
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=f.index, y=f["close"], line=dict(color="lightgrey"), name="close"))
+    x, y = minmax_envelope(f.index, close, max_points)
+    fig.add_trace(go.Scatter(x=x, y=y, line=dict(color="lightgrey"), name="close"))
     colours = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
     for s in SPLITS:
         i = ds.sample_index(s)
-        fig.add_trace(go.Scatter(x=f.index[i], y=f["close"].iloc[i], mode="lines", line=dict(color=colours[s]), name=f"{s} ({len(i)} samples)"))
+        x, y = minmax_envelope(f.index[i], close[i], max_points)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=colours[s]), name=f"{s} ({len(i)} samples)"))
     for a, b in zip(SPLITS, SPLITS[1:]):
         fig.add_vrect(x0=f.index[ds.sample_index(a).max()], x1=f.index[ds.sample_index(b).min()], fillcolor="red", opacity=0.15,
                       line_width=0, annotation_text="purge", annotation_position="top left")

@@ -14,8 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto 0
-__all__ = ['log', 'ModelConfig', 'ConvBlock', 'SelfAttentionBlock', 'AttentionPooling', 'SharedEncoder', 'ClassificationHead',
-           'RegressionHead', 'SignalModel', 'module_summary', 'overfit_batch', 'plot_attention']
+__all__ = ['log', 'ModelConfig', 'FastDropout', 'ConvBlock', 'SelfAttentionBlock', 'AttentionPooling', 'SharedEncoder',
+           'ClassificationHead', 'RegressionHead', 'SignalModel', 'module_summary', 'overfit_batch', 'plot_attention']
 
 # %% ../nbs/03_encoder.ipynb
 log = logging.getLogger(__name__)
@@ -66,19 +66,44 @@ class ModelConfig:
         return cls(**d)
 
 # %% ../nbs/03_encoder.ipynb
+class FastDropout(nn.Dropout):
+    "Inverted dropout whose CPU mask costs one random draw per four elements (16-bit uniforms), not one per element."
+    def _mask(self, x):
+        "Keep-mask shaped like x, already scaled: 1/(1-p) with probability 1-p, else 0."
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, 2**63 - 1).view(torch.int16)[:n]  # uniform int16s
+        drop = round(self.p * 65536)                                       # P(bits < -32768 + drop) = drop / 65536
+        return (bits.view(x.shape) >= drop - 32768).to(x.dtype).mul_(65536 / (65536 - drop))
+
+    def _stock(self, x): return not self.training or self.p == 0 or x.device.type != "cpu" or self.p >= 1
+
+    def forward(self, x):
+        return super().forward(x) if self._stock(x) else x * self._mask(x)
+
+    def residual(self, x, y):
+        "x + dropout(y): a residual connection with its dropout, in one pass on CPU."
+        return x + super().forward(y) if self._stock(y) else torch.addcmul(x, y, self._mask(y))
+
+# %% ../nbs/03_encoder.ipynb
 class ConvBlock(nn.Module):
     "Same-length 1D convolution over time with GELU, dropout, optional residual and LayerNorm. [B, T, c_in] -> [B, T, c_out]"
     def __init__(self, c_in:int, c_out:int, kernel:int, residual:bool=True, dropout:float=0.0):
         super().__init__()
         self.conv = nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2)
         self.skip = (nn.Identity() if c_in == c_out else nn.Conv1d(c_in, c_out, 1)) if residual else None
-        self.drop, self.norm = nn.Dropout(dropout), nn.LayerNorm(c_out)
+        self.drop, self.norm = FastDropout(dropout), nn.LayerNorm(c_out)
+
+    @staticmethod
+    def conv_time(conv:nn.Conv1d, x): # x: [B, T, c_in] -> [B, T, c_out]
+        "`conv` over time without layout copies: [B, T, C] is read as a channels-last [B, C, 1, T] image and convolved 1 x k."
+        y = F.conv2d(x.unsqueeze(1).permute(0, 3, 1, 2), conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]))
+        return y.permute(0, 2, 3, 1).squeeze(1)
 
     def forward(self, x): # x: [B, T, c_in]
-        h = x.transpose(1, 2)                       # Conv1d wants [B, C, T]
-        y = self.drop(F.gelu(self.conv(h)))
-        if self.skip is not None: y = y + self.skip(h)
-        return self.norm(y.transpose(1, 2))        # [B, T, c_out]
+        y = self.drop(F.gelu(self.conv_time(self.conv, x)))
+        if isinstance(self.skip, nn.Conv1d): y = y + self.conv_time(self.skip, x)
+        elif self.skip is not None: y = y + x
+        return self.norm(y)                         # LayerNorm over channels, [B, T, c_out]
 
 # %% ../nbs/03_encoder.ipynb
 class SelfAttentionBlock(nn.Module):
@@ -88,8 +113,8 @@ class SelfAttentionBlock(nn.Module):
         self.heads, self.dropout = heads, dropout
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
-        self.drop = nn.Dropout(dropout)
+        self.ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), FastDropout(dropout), nn.Linear(2 * d, d))
+        self.drop = FastDropout(dropout)
 
     def _qkv(self, x):
         B, T, d = x.shape
@@ -98,10 +123,9 @@ class SelfAttentionBlock(nn.Module):
 
     def forward(self, x): # x: [B, T, d]
         B, T, d = x.shape
-        q, k, v = self._qkv(x)
-        a = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.drop(self.proj(a.transpose(1, 2).reshape(B, T, d)))
-        return x + self.drop(self.ffn(self.ln2(x)))
+        a = self.drop(F.scaled_dot_product_attention(*self._qkv(x)))       # dropout on the attended values (fused kernel kept)
+        x = self.drop.residual(x, self.proj(a.transpose(1, 2).reshape(B, T, d)))
+        return self.drop.residual(x, self.ffn(self.ln2(x)))
 
     @torch.no_grad()
     def attention_map(self, x): # x: [B, T, d]

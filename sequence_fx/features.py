@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Callable
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -43,62 +44,206 @@ class FeatureConfig:
     def from_dict(cls, d): return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 # %% ../nbs/00b_features.ipynb
-def _wilder(x:pd.Series, n:int) -> pd.Series: return x.ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
+def _com(span:float|None=None, alpha:float|None=None) -> float:
+    "pandas' centre of mass for `ewm(span=...)` or `ewm(alpha=...)` (the same rounding, so the same bits)."
+    return (span - 1) / 2.0 if span is not None else 1.0 / alpha - 1.0
 
-def log_returns(close:pd.Series, lags) -> pd.DataFrame:
+@numba.njit(nogil=True, cache=True)
+def _ewm(x, com, min_periods, out):
+    "`pd.Series(x).ewm(com=com, adjust=False, min_periods=min_periods).mean()` into `out`, with pandas' own arithmetic."
+    n = x.shape[0]
+    if n == 0: return out
+    alpha = 1.0 / (1.0 + com)
+    old_wt_factor = 1.0 - alpha
+    weighted = x[0]
+    nobs = 1 if weighted == weighted else 0
+    out[0] = weighted if nobs >= min_periods else np.nan
+    old_wt = 1.0
+    for i in range(1, n):
+        cur = x[i]
+        is_obs = cur == cur
+        if is_obs: nobs += 1
+        if weighted == weighted:
+            old_wt *= old_wt_factor
+            if is_obs:
+                if weighted != cur:
+                    weighted = (old_wt * weighted + alpha * cur) / (old_wt + alpha)
+                old_wt = 1.0
+        elif is_obs:
+            weighted = cur
+        out[i] = weighted if nobs >= min_periods else np.nan
+    return out
+
+@numba.njit(nogil=True, cache=True)
+def _rolling_moments(x, w, off, sd):
+    """Trailing window of `w` rows: off[t] = (window mean) - x[t] and sd[t] = population std; NaN until the window is
+    full or while it holds a non-finite value. O(n): running sums of x - a around an anchor a taken inside the window
+    and refreshed exactly every min(w, 64) rows, so rounding scales with the window's own spread (not the price
+    level) and cannot accumulate along the series; a window of identical values gives exactly 0."""
+    n = x.shape[0]
+    refresh = min(w, 64)
+    a = 0.0; s1 = 0.0; s2 = 0.0
+    since = refresh          # rows since the sums were last computed exactly (>= refresh: recompute now)
+    bad_until = 0            # windows ending before this row hold a non-finite value
+    run = 0                  # length of the current run of identical values
+    for t in range(n):
+        v = x[t]
+        run = run + 1 if t > 0 and v == x[t - 1] else 1
+        if not np.isfinite(v): bad_until = t + w
+        if t < w - 1 or t < bad_until:
+            off[t] = np.nan; sd[t] = np.nan; since = refresh
+            continue
+        if run >= w:         # a flat window: exact zeros, not rounding noise
+            off[t] = 0.0; sd[t] = 0.0; since = refresh
+            continue
+        if since >= refresh:
+            a = v; s1 = 0.0; s2 = 0.0
+            for i in range(t - w + 1, t + 1):
+                d = x[i] - a
+                s1 += d; s2 += d * d
+            since = 0
+        else:
+            d_in = v - a; d_out = x[t - w] - a
+            s1 += d_in - d_out; s2 += d_in * d_in - d_out * d_out
+            since += 1
+        m = s1 / w
+        var = s2 / w - m * m
+        off[t] = m + (a - v)
+        sd[t] = np.sqrt(var) if var > 0.0 else 0.0
+    return off, sd
+
+def _lag_diff(x:np.ndarray, k:int, out:np.ndarray) -> np.ndarray:
+    "out[t] = x[t] - x[t-k] (NaN for t < k)."
+    out[:k] = np.nan
+    np.subtract(x[k:], x[:-k] if k else x, out=out[k:])
+    return out
+
+def _moments(x:np.ndarray, w:int) -> tuple[np.ndarray, np.ndarray]:
+    return _rolling_moments(np.ascontiguousarray(x, np.float64), int(w), np.empty(len(x)), np.empty(len(x)))
+
+def _series(x, index, name): return pd.Series(x, index=index, name=name)
+
+def log_returns(close:pd.Series, # closing prices
+                lags, # horizons k in bars, one column ret_k each
+               ) -> pd.DataFrame:
     "log(close_t / close_{t-k}) for each lag k."
-    lc = np.log(close)
-    return pd.DataFrame({f"ret_{k}": lc - lc.shift(k) for k in lags})
+    lc = np.log(close.to_numpy(np.float64))
+    return pd.DataFrame({f"ret_{k}": _lag_diff(lc, k, np.empty(len(lc))) for k in lags}, index=close.index)
 
-def rsi(close:pd.Series, n:int=14) -> pd.Series:
-    "Wilder's RSI, rescaled to [-1, 1] (0 = neutral)."
-    d = close.diff()
-    up, down = _wilder(d.clip(lower=0), n), _wilder((-d).clip(lower=0), n)
+def _rsi(c:np.ndarray, n:int, out:np.ndarray) -> np.ndarray:
+    d = _lag_diff(c, 1, np.empty(len(c)))
+    up, down = _ewm(np.clip(d, 0, None), _com(alpha=1 / n), n, np.empty(len(c))), _ewm(np.clip(-d, 0, None), _com(alpha=1 / n), n, np.empty(len(c)))
     tot = up + down
-    r = (up / tot.where(tot > 0)).fillna(0.5).where(up.notna())
-    return (2 * r - 1).rename(f"rsi_{n}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(tot > 0, up / tot, 0.5)
+    r[np.isnan(up)] = np.nan
+    return np.subtract(2 * r, 1, out=out)
 
-def atr(bars:pd.DataFrame, n:int=14) -> pd.Series:
+def rsi(close:pd.Series, # closing prices
+        n:int=14, # Wilder smoothing window (α = 1/n)
+       ) -> pd.Series:
+    "Wilder's RSI (smoothing α = 1/n), rescaled to [-1, 1] (0 = neutral)."
+    c = close.to_numpy(np.float64)
+    return _series(_rsi(c, n, np.empty(len(c))), close.index, f"rsi_{n}")
+
+def _atr(h, l, c, n:int, out:np.ndarray) -> np.ndarray:
+    prev = np.r_[np.nan, c[:-1]]
+    tr = np.maximum(np.maximum(h - l, np.abs(h - prev)), np.abs(l - prev))   # NaN if any part is NaN (skipna=False)
+    if len(tr): tr[0] = h[0] - l[0]
+    _ewm(tr, _com(alpha=1 / n), n, out)
+    return np.divide(out, c, out=out)
+
+def atr(bars:pd.DataFrame, # bar frame (high, low, close)
+        n:int=14, # Wilder smoothing window (α = 1/n)
+       ) -> pd.Series:
     "Wilder's average true range divided by the close."
-    prev = bars["close"].shift(1)
-    tr = pd.concat([bars["high"] - bars["low"], (bars["high"] - prev).abs(), (bars["low"] - prev).abs()], axis=1).max(axis=1, skipna=False)
-    tr.iloc[0] = bars["high"].iloc[0] - bars["low"].iloc[0]
-    return (_wilder(tr, n) / bars["close"]).rename(f"atr_{n}")
+    h, l, c = (bars[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+    return _series(_atr(h, l, c, n, np.empty(len(c))), bars.index, f"atr_{n}")
 
-def bollinger(close:pd.Series, n:int=20, k:float=2.0) -> pd.DataFrame:
+def _bollinger(c, n:int, k:float, pctb:np.ndarray, width_out:np.ndarray):
+    off, sd = _moments(c, n)                     # off = middle band - close, exact to the window's spread
+    width = 2 * k * sd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.copyto(pctb, np.where(width > 0, 0.5 - off / width, 0.5))   # (close - lower) / (upper - lower)
+        pctb[np.isnan(off)] = np.nan
+        np.divide(width, c + off, out=width_out)
+    return pctb, width_out
+
+def bollinger(close:pd.Series, # closing prices
+              n:int=20, # trailing window (bars)
+              k:float=2.0, # band half-width in standard deviations
+             ) -> pd.DataFrame:
     "Bollinger %B (position inside the bands) and bandwidth (band width / middle)."
-    mid, sd = close.rolling(n).mean(), close.rolling(n).std(ddof=0)
-    up, lo = mid + k * sd, mid - k * sd
-    width = (up - lo)
-    return pd.DataFrame({f"bb_pctb_{n}": ((close - lo) / width.where(width > 0)).fillna(0.5).where(mid.notna()),
-                         f"bb_width_{n}": width / mid})
+    c = close.to_numpy(np.float64)
+    p, w = _bollinger(c, n, k, np.empty(len(c)), np.empty(len(c)))
+    return pd.DataFrame({f"bb_pctb_{n}": p, f"bb_width_{n}": w}, index=close.index)
 
-def macd(close:pd.Series, fast:int=12, slow:int=26, signal:int=9) -> pd.DataFrame:
+def _macd(c, fast:int, slow:int, signal:int, out_line, out_sig, out_hist):
+    line = _ewm(c, _com(span=fast), fast, np.empty(len(c))) - _ewm(c, _com(span=slow), slow, np.empty(len(c)))
+    sig = _ewm(line, _com(span=signal), signal, np.empty(len(c)))
+    np.divide(line, c, out=out_line); np.divide(sig, c, out=out_sig); np.divide(line - sig, c, out=out_hist)
+
+def macd(close:pd.Series, # closing prices
+         fast:int=12, # span of the fast EMA
+         slow:int=26, # span of the slow EMA
+         signal:int=9, # span of the signal EMA of the MACD line
+        ) -> pd.DataFrame:
     "MACD line, signal and histogram, each divided by the close."
-    line = close.ewm(span=fast, adjust=False, min_periods=fast).mean() - close.ewm(span=slow, adjust=False, min_periods=slow).mean()
-    sig = line.ewm(span=signal, adjust=False, min_periods=signal).mean()
-    return pd.DataFrame({"macd": line / close, "macd_signal": sig / close, "macd_hist": (line - sig) / close})
+    c = close.to_numpy(np.float64)
+    outs = [np.empty(len(c)) for _ in range(3)]
+    _macd(c, fast, slow, signal, *outs)
+    return pd.DataFrame(dict(zip(["macd", "macd_signal", "macd_hist"], outs)), index=close.index)
 
-def candle_ratios(bars:pd.DataFrame) -> pd.DataFrame:
+@numba.njit(nogil=True, cache=True)
+def _candle(o, h, l, c, out_range, out_body, out_upper, out_lower):
+    "One pass: range / close and body, upper and lower wick / range (0 when the range is not positive or a share is NaN)."
+    for i in range(c.shape[0]):
+        rng = h[i] - l[i]
+        out_range[i] = rng / c[i]
+        b = u = w = 0.0
+        if rng > 0 and o[i] == o[i] and c[i] == c[i]:
+            top, bottom = (o[i], c[i]) if o[i] > c[i] else (c[i], o[i])
+            b = (c[i] - o[i]) / rng; u = (h[i] - top) / rng; w = (bottom - l[i]) / rng
+        out_body[i] = 0.0 if np.isnan(b) else b
+        out_upper[i] = 0.0 if np.isnan(u) else u
+        out_lower[i] = 0.0 if np.isnan(w) else w
+
+def candle_ratios(bars:pd.DataFrame, # bar frame (open, high, low, close)
+                 ) -> pd.DataFrame:
     "Range / close, and body, upper and lower wick as shares of the range (0 when the range is 0)."
-    o, h, l, c = (bars[k] for k in ("open", "high", "low", "close"))
-    rng = (h - l)
-    safe = rng.where(rng > 0)
-    return pd.DataFrame({"range": rng / c, "body": ((c - o) / safe).fillna(0.0),
-                         "upper_wick": ((h - np.maximum(o, c)) / safe).fillna(0.0),
-                         "lower_wick": ((np.minimum(o, c) - l) / safe).fillna(0.0)})
+    o, h, l, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
+    outs = [np.empty(len(c)) for _ in range(4)]
+    _candle(o, h, l, c, *outs)
+    return pd.DataFrame(dict(zip(["range", "body", "upper_wick", "lower_wick"], outs)), index=bars.index)
 
-def calendar(index:pd.DatetimeIndex) -> pd.DataFrame:
-    "Cyclic hour-of-day and day-of-week (UTC)."
-    hour = index.hour + index.minute / 60
-    dow = index.day_of_week + hour / 24
-    return pd.DataFrame({"hour_sin": np.sin(2 * np.pi * hour / 24), "hour_cos": np.cos(2 * np.pi * hour / 24),
-                         "dow_sin": np.sin(2 * np.pi * dow / 7), "dow_cos": np.cos(2 * np.pi * dow / 7)}, index=index)
+def _calendar(index:pd.DatetimeIndex, *outs):
+    if index.tz is not None and str(index.tz) != "UTC":  # another zone: let pandas find the local hours
+        hour = np.asarray(index.hour + index.minute / 60, np.float64); dow = np.asarray(index.day_of_week + hour / 24, np.float64)
+        for out, f, x, p in zip(outs, (np.sin, np.cos, np.sin, np.cos), (hour, hour, dow, dow), (24, 24, 7, 7)): f(2 * np.pi * x / p, out=out)
+        return
+    # UTC: the features depend only on the minute of the week, so compute them once per minute (10,080 values) and look up
+    s = index.asi8 // {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit]
+    mod = s % 86400 // 60                                # minute of the day
+    mow = (s // 86400 + 3) % 7 * 1440 + mod              # minute of the week (1970-01-01 was a Thursday; Monday = 0)
+    m = np.arange(7 * 1440)
+    hour = m % 1440 // 60 + m % 60 / 60
+    dow = m // 1440 + hour / 24
+    for out, f, x, p, key in zip(outs, (np.sin, np.cos, np.sin, np.cos), (hour, hour, dow, dow), (24, 24, 7, 7), (mod, mod, mow, mow)):
+        np.take(f(2 * np.pi * x / p), key, out=out)
 
-def volume_features(volume:pd.Series, windows=(20,)) -> pd.DataFrame:
+def calendar(index:pd.DatetimeIndex, # bar times
+            ) -> pd.DataFrame:
+    "Cyclic hour-of-day and day-of-week (in the index's zone: UTC for a bar frame)."
+    outs = [np.empty(len(index)) for _ in range(4)]
+    _calendar(index, *outs)
+    return pd.DataFrame(dict(zip(["hour_sin", "hour_cos", "dow_sin", "dow_cos"], outs)), index=index)
+
+def volume_features(volume:pd.Series, # volume per bar
+                    windows=(20,), # trailing windows (bars), one column vol_rel_n each
+                   ) -> pd.DataFrame:
     "log(1 + volume) relative to its trailing mean."
-    lv = np.log1p(volume)
-    return pd.DataFrame({f"vol_rel_{n}": lv - lv.rolling(n).mean() for n in windows})
+    lv = np.log1p(volume.to_numpy(np.float64))
+    return pd.DataFrame({f"vol_rel_{n}": -_moments(lv, n)[0] for n in windows}, index=volume.index)
 
 # %% ../nbs/00b_features.ipynb
 FEATURE_REGISTRY: dict[str, Callable] = {}
@@ -127,6 +272,24 @@ def load_feature_plugins(directory) -> list[str]:
     return new
 
 # %% ../nbs/00b_features.ipynb
+def _feature_names(cfg:FeatureConfig) -> list[str]:
+    "Names of the built-in feature columns `cfg` asks for, in `make_features`' order (plug-in columns follow them)."
+    cols = [f"ret_{k}" for k in cfg.return_lags] + [f"sma_ratio_{n}" for n in cfg.sma_windows] + [f"ema_ratio_{n}" for n in cfg.ema_windows]
+    if cfg.rsi_window: cols.append(f"rsi_{cfg.rsi_window}")
+    if cfg.atr_window: cols.append(f"atr_{cfg.atr_window}")
+    if cfg.bb_window: cols += [f"bb_pctb_{cfg.bb_window}", f"bb_width_{cfg.bb_window}"]
+    if cfg.macd: cols += ["macd", "macd_signal", "macd_hist"]
+    cols += [f"rvol_{n}" for n in cfg.vol_windows]
+    if cfg.candle: cols += ["range", "body", "upper_wick", "lower_wick"]
+    if cfg.calendar: cols += ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
+    if cfg.use_volume: cols += ["vol_rel_20"]
+    return cols
+
+@numba.njit(nogil=True, cache=True)
+def _inf_to_nan(x):
+    for i in range(x.shape[0]):
+        if np.isinf(x[i]): x[i] = np.nan
+
 def make_features(bars:pd.DataFrame, # a bar frame (UTC index, OHLCV columns)
                   cfg:FeatureConfig|None=None, # which features
                  ) -> pd.DataFrame:
@@ -134,35 +297,47 @@ def make_features(bars:pd.DataFrame, # a bar frame (UTC index, OHLCV columns)
     cfg = cfg or FeatureConfig()
     missing = [c for c in OHLCV if c not in bars.columns]
     if missing: raise DataError(f"bar frame lacks columns {missing}")
-    close = bars["close"].astype(float)
-    parts = [log_returns(close, cfg.return_lags)]
-    lc = np.log(close)
-    if cfg.sma_windows: parts.append(pd.DataFrame({f"sma_ratio_{n}": lc - np.log(close.rolling(n).mean()) for n in cfg.sma_windows}))
-    if cfg.ema_windows: parts.append(pd.DataFrame({f"ema_ratio_{n}": lc - np.log(close.ewm(span=n, adjust=False, min_periods=n).mean()) for n in cfg.ema_windows}))
-    if cfg.rsi_window: parts.append(rsi(close, cfg.rsi_window).to_frame())
-    if cfg.atr_window: parts.append(atr(bars, cfg.atr_window).to_frame())
-    if cfg.bb_window: parts.append(bollinger(close, cfg.bb_window, cfg.bb_k))
-    if cfg.macd: parts.append(macd(close, *cfg.macd))
-    if cfg.vol_windows:
-        r1 = lc.diff()
-        parts.append(pd.DataFrame({f"rvol_{n}": r1.rolling(n).std(ddof=0) for n in cfg.vol_windows}))
-    if cfg.candle: parts.append(candle_ratios(bars))
-    if cfg.calendar: parts.append(calendar(bars.index))
-    if cfg.use_volume:
-        if not (bars["volume"] > 0).any():
-            raise DataError("use_volume=True but volume is zero on every bar (FX quotes carry no volume); switch volume features off")
-        parts.append(volume_features(bars["volume"]))
+    if cfg.use_volume and not (bars["volume"] > 0).any():
+        raise DataError("use_volume=True but volume is zero on every bar (FX quotes carry no volume); switch volume features off")
+    o, h, l, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
+    cols = _feature_names(cfg)
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup: raise DataError(f"duplicate feature columns: {dup}")
+    X = np.empty((len(bars), len(cols)), order="F")      # every column written in place: one block, no merging
+    col = iter(X.T)
+    lc = np.log(c)
+    for k in cfg.return_lags: _lag_diff(lc, k, next(col))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for n in cfg.sma_windows:
+            off = _moments(c, n)[0]
+            np.negative(np.log1p(off / c), out=next(col))  # log(close / SMA), from SMA - close taken exactly
+        for n in cfg.ema_windows: np.subtract(lc, np.log(_ewm(c, _com(span=n), n, np.empty(len(c)))), out=next(col))
+        if cfg.rsi_window: _rsi(c, cfg.rsi_window, next(col))
+        if cfg.atr_window: _atr(h, l, c, cfg.atr_window, next(col))
+        if cfg.bb_window: _bollinger(c, cfg.bb_window, cfg.bb_k, next(col), next(col))
+        if cfg.macd: _macd(c, *cfg.macd, next(col), next(col), next(col))
+        if cfg.vol_windows:
+            r1 = _lag_diff(lc, 1, np.empty(len(c)))
+            for n in cfg.vol_windows: np.copyto(next(col), _moments(r1, n)[1])
+        if cfg.candle: _candle(o, h, l, c, next(col), next(col), next(col), next(col))
+        if cfg.calendar: _calendar(bars.index, next(col), next(col), next(col), next(col))
+        if cfg.use_volume: np.copyto(next(col), volume_features(bars["volume"])["vol_rel_20"].to_numpy())
+    _inf_to_nan(X.reshape(-1, order="F"))
+    out = pd.DataFrame(X, index=bars.index, columns=cols, copy=False)
+    extras = []
     for name in cfg.plugins:
         if name not in FEATURE_REGISTRY:
             raise DataError(f"unknown plug-in feature {name!r}; registered: {sorted(FEATURE_REGISTRY)} (load files with load_feature_plugins(dir))")
         extra = FEATURE_REGISTRY[name](bars, cfg)
         if not isinstance(extra, pd.DataFrame) or not extra.index.equals(bars.index):
             raise DataError(f"plug-in feature {name!r} must return a DataFrame on the bars' index")
-        parts.append(extra)
-    out = pd.concat([p.set_axis(bars.index) if not p.index.equals(bars.index) else p for p in parts], axis=1)
-    dup = out.columns[out.columns.duplicated()]
-    if len(dup): raise DataError(f"duplicate feature columns: {list(dup)}")
-    return out.astype("float64").replace([np.inf, -np.inf], np.nan)
+        extras.append(extra)
+    if extras:
+        out = pd.concat([out, *extras], axis=1)
+        dup = out.columns[out.columns.duplicated()]
+        if len(dup): raise DataError(f"duplicate feature columns: {list(dup)}")
+        out = out.astype("float64").replace([np.inf, -np.inf], np.nan)
+    return out
 
 # %% ../nbs/00b_features.ipynb
 def random_bars(n:int, seed:int=0, start:str="2020-01-06", freq:str="1h", vol:float=1e-3) -> pd.DataFrame:

@@ -39,14 +39,20 @@ def _as_utc_index(times, where:str="times") -> pd.DatetimeIndex:
     return idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
 
 _NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+_NAT = np.iinfo(np.int64).min
 
-@numba.njit(nogil=True, cache=False)
-def _first_bad(p, t):
-    "One pass over the inputs: (0, -1) if fine, else (1 non-finite price | 2 non-positive price | 3 time going back, row)."
+@numba.njit(nogil=True, cache=True)
+def _check_pass(p, t, mult, t_ns):
+    """Every row check in one compiled pass, in row order; times are written to `t_ns` in nanoseconds (when `mult`
+    is not 1). Returns (0, -1) if fine, else (code, row): 1 non-finite price, 2 non-positive price, 3 time going
+    back, 4 missing time (NaT)."""
     for i in range(p.shape[0]):
         v = p[i]
         if not (v > 0.0 and v < np.inf): return (1 if not np.isfinite(v) else 2), i
-        if i > 0 and t[i] < t[i - 1]: return 3, i
+        ti = t[i]
+        if ti == _NAT: return 4, i
+        if i > 0 and ti < t[i - 1]: return 3, i
+        if mult != 1: t_ns[i] = ti * mult
     return 0, -1
 
 def _check_series(prices, times, where:str="prices") -> tuple[np.ndarray, np.ndarray]:
@@ -58,21 +64,18 @@ def _check_series(prices, times, where:str="prices") -> tuple[np.ndarray, np.nda
     try: p = np.ascontiguousarray(np.asarray(prices, dtype=np.float64)).ravel()
     except (TypeError, ValueError) as e: raise DataError(f"{where}: not numeric ({e})") from e
     if len(p) != len(idx): raise DataError(f"{where}: {len(p)} prices but {len(idx)} times; they must be the same length")
-    if idx.hasnans:
-        i = int(np.flatnonzero(idx.isna())[0])
-        raise DataError(f"{where}: row {i}: missing timestamp (NaT)")
-    t, mult = idx.asi8, _NS_PER[idx.unit]
-    if mult != 1:
-        if len(t) and max(abs(int(t.min())), abs(int(t.max()))) > np.iinfo(np.int64).max // mult:
-            raise DataError(f"{where}: times outside the nanosecond range (years 1677..2262)")
-        t = t * mult
-    code, i = _first_bad(p, t)
+    t, mult = np.ascontiguousarray(idx.asi8), _NS_PER[idx.unit]
+    t_ns = t if mult == 1 else np.empty(len(t), np.int64)
+    code, i = _check_pass(p, t, mult, t_ns)
     if code == 1:
         raise DataError(f"{where}: row {i} ({idx[i]}): price is {float(p[i])}; NaN/inf prices are not allowed "
                         f"({int((~np.isfinite(p)).sum())} such rows)")
     if code == 2: raise DataError(f"{where}: row {i} ({idx[i]}): price {float(p[i])} is not positive")
     if code == 3: raise DataError(f"{where}: row {i}: times out of order ({idx[i]} after {idx[i-1]}); sort the series first")
-    return p, np.ascontiguousarray(t, dtype=np.int64)
+    if code == 4: raise DataError(f"{where}: row {i}: missing timestamp (NaT)")
+    if mult != 1 and len(t) and max(abs(int(t[0])), abs(int(t[-1]))) > np.iinfo(np.int64).max // mult: # sorted: the ends bound all
+        raise DataError(f"{where}: times outside the nanosecond range (years 1677..2262)")
+    return p, t_ns
 
 # %% ../nbs/01_intrinsic_time.ipynb
 def _dc_core_python(x:np.ndarray, # prices (or log prices)
@@ -100,12 +103,12 @@ def _dc_core_python(x:np.ndarray, # prices (or log prices)
     return np.array(d, np.int8), np.array(e, np.int64), np.array(c, np.int64)
 
 # %% ../nbs/01_intrinsic_time.ipynb
-@numba.njit(nogil=True, cache=False)
+@numba.njit(nogil=True, cache=True)
 def _grow(a, cap):
     b = np.empty(cap, a.dtype); b[:a.shape[0]] = a
     return b
 
-@numba.njit(nogil=True, cache=False)
+@numba.njit(nogil=True, cache=True)
 def _dc_core_numba(x, theta_up, theta_down, additive):
     n = x.shape[0]
     cap = 64 + n // 32
@@ -179,13 +182,10 @@ def _utc(ns:np.ndarray) -> pd.DatetimeIndex:
 def _events_frame(p:np.ndarray, t:np.ndarray, dirn, ext, conf) -> pd.DataFrame:
     "Assemble the typed event table from the core's three arrays (shared by both implementations)."
     n = len(conf)
-    nat = np.iinfo(np.int64).min
-    os_idx = np.r_[ext[1:], -1][:n].astype(np.int64)        # the overshoot of event k ends at the extreme of event k+1
+    ep, cp, et, ct = p[ext], p[conf], t[ext], t[conf]  # the only gathers from the (long) price series
+    nxt = lambda a, missing: np.r_[a[1:], missing][:n]  # event k's overshoot ends at event k+1's extreme, known at its confirmation
+    os_idx, os_price, os_time, os_known = nxt(ext, -1).astype(np.int64), nxt(ep, np.nan), nxt(et, _NAT), nxt(ct, _NAT)
     has_os = os_idx >= 0
-    os_price = np.where(has_os, p[np.where(has_os, os_idx, 0)], np.nan) if n else np.empty(0)
-    os_time = np.where(has_os, t[np.where(has_os, os_idx, 0)], nat) if n else np.empty(0, np.int64)
-    os_known = np.r_[t[conf[1:]], nat][:n].astype(np.int64)  # ... and becomes known when event k+1 confirms
-    ep, cp, et, ct = p[ext], p[conf], t[ext], t[conf]
     with np.errstate(invalid="ignore"):
         cols = {
             "direction": dirn.astype(np.int8), "ext_idx": ext.astype(np.int64), "ext_time": _utc(et), "ext_price": ep,
@@ -195,9 +195,8 @@ def _events_frame(p:np.ndarray, t:np.ndarray, dirn, ext, conf) -> pd.DataFrame:
             "os_return": np.log(os_price / cp), "os_duration": np.where(has_os, (os_time - ct) / 1e9, np.nan),
             "os_known_time": _utc(os_known),
         }
-    df = pd.DataFrame({k: (v if isinstance(v, pd.DatetimeIndex) else np.asarray(v)) for k, v in cols.items()})
-    df.index = pd.RangeIndex(n, name="event")
-    return df.astype(EVENT_COLUMNS)
+    df = pd.DataFrame(cols, index=pd.RangeIndex(n, name="event"))
+    return df if all(str(df[c].dtype) == d for c, d in EVENT_COLUMNS.items()) else df.astype(EVENT_COLUMNS)
 
 def _core(x, theta_up, theta_down, additive, engine):
     if engine == "numba": return _dc_core_numba(x, theta_up, theta_down, additive)
@@ -357,32 +356,32 @@ def split_dc_frame(dc_bar_frame:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     return dc_bar_frame[OHLCV].copy(), dc_bar_frame.drop(columns=OHLCV).copy()
 
 # %% ../nbs/01_intrinsic_time.ipynb
-@numba.njit(nogil=True, cache=False)
-def _dc_state_numba(p, t, dirn, conf, theta):
-    "Per row, from the confirmed events: mode, distance from the running extreme / θ, overshoot so far / θ, seconds since confirmation."
-    n = p.shape[0]
-    mode = np.zeros(n); dist = np.full(n, np.nan); os_ = np.full(n, np.nan); since = np.full(n, np.nan)
-    k = 0; m = 0; e = np.nan; cp = np.nan; ct = 0
+@numba.njit(nogil=True, cache=True)
+def _dc_state_into(lp, t, dirn, conf, theta, windows, out):
+    """One pass per threshold, straight into `out` [n, 4 + len(windows)] (columns of the caller's feature block):
+    from the events confirmed at rows <= i, the trend's mode, log distance from its running extreme / θ, overshoot
+    so far / θ, seconds since the confirmation, and per window the events confirmed in (t_i - window, t_i] (NaN
+    while the window reaches back before the first row). `lp` are log prices, `t` ns."""
+    n = lp.shape[0]; nw = windows.shape[0]
+    lo = np.zeros(nw, np.int64)       # per window: the oldest confirmed event still inside it
+    k = 0; m = 0.0; le = np.nan; lcp = np.nan; ct = 0
     for i in range(n):
-        v = p[i]
+        v = lp[i]; ti = t[i]
         if k < conf.shape[0] and conf[k] == i: # a confirmation: a new trend starts at this price
-            m = dirn[k]; e = v; cp = v; ct = t[i]; k += 1
-        elif m == 1:
-            if v > e: e = v
-        elif m == -1:
-            if v < e: e = v
-        if m != 0:
-            mode[i] = m; dist[i] = np.log(v / e) / theta; os_[i] = np.log(e / cp) / theta; since[i] = (t[i] - ct) / 1e9
-    return mode, dist, os_, since
-
-@numba.njit(nogil=True, cache=False)
-def _count_in_window(t, tc, window):
-    "For each time t[i]: how many of the (sorted) times tc lie in (t[i] - window, t[i]]."
-    out = np.empty(t.shape[0]); lo = 0; hi = 0
-    for i in range(t.shape[0]):
-        while hi < tc.shape[0] and tc[hi] <= t[i]: hi += 1
-        while lo < hi and tc[lo] <= t[i] - window: lo += 1
-        out[i] = hi - lo
+            m = float(dirn[k]); le = v; lcp = v; ct = ti; k += 1
+        elif m == 1.0:
+            if v > le: le = v
+        elif m == -1.0:
+            if v < le: le = v
+        out[i, 0] = m
+        if m != 0.0:
+            out[i, 1] = (v - le) / theta; out[i, 2] = (le - lcp) / theta; out[i, 3] = (ti - ct) / 1e9
+        else:
+            out[i, 1] = np.nan; out[i, 2] = np.nan; out[i, 3] = np.nan
+        for w in range(nw):
+            start = ti - windows[w]
+            while lo[w] < k and t[conf[lo[w]]] <= start: lo[w] += 1
+            out[i, 4 + w] = np.nan if start < t[0] else float(k - lo[w])
     return out
 
 def theta_label(theta:float) -> str:
@@ -400,20 +399,19 @@ def dc_features(bars:pd.DataFrame, # clock-bar frame (UTC time index, a `price` 
     if not len(thetas): raise DataError("thetas: give at least one threshold")
     if price not in bars.columns: raise DataError(f"bars: field {price!r}: no such column")
     p, t = _check_series(bars[price], bars.index, where=f"bars[{price!r}]")
-    x = np.log(p) if log_price else p
-    cols = {}
-    for th in thetas:
-        th, _ = _check_thetas(th, None, log_price)
+    thetas = [_check_thetas(th, None, log_price)[0] for th in thetas]
+    wns = np.array([pd.Timedelta(w).value for w in windows], np.int64)
+    lp = np.log(p)                                         # once, for every threshold
+    x = lp if log_price else p
+    per = 4 + len(windows)
+    X = np.empty((len(p), per * len(thetas)), order="F")   # one block, filled in place: no per-column temporaries
+    cols = []
+    for j, th in enumerate(thetas):
         dirn, _ext, conf = _dc_core_numba(x, th, th, log_price)
-        mode, dist, os_, since = _dc_state_numba(p, t, dirn, conf, th)
+        _dc_state_into(lp, t, dirn, conf, th, wns, X[:, j * per:(j + 1) * per])
         pre = theta_label(th)
-        cols[f"{pre}_mode"], cols[f"{pre}_dist"], cols[f"{pre}_os"], cols[f"{pre}_since"] = mode, dist, os_, since
-        for w in windows:
-            wn = pd.Timedelta(w).value
-            cnt = _count_in_window(t, t[conf], wn)
-            cnt[t - wn < t[0]] = np.nan # the window reaches back before the data: the count would be too low
-            cols[f"{pre}_n_{w}"] = cnt
-    return pd.DataFrame(cols, index=_as_utc_index(bars.index).rename("time"))
+        cols += [f"{pre}_mode", f"{pre}_dist", f"{pre}_os", f"{pre}_since", *(f"{pre}_n_{w}" for w in windows)]
+    return pd.DataFrame(X, index=_as_utc_index(bars.index).rename("time"), columns=cols, copy=False)
 
 # %% ../nbs/01_intrinsic_time.ipynb
 def dc_bar_transform(theta_up:float, # upturn threshold

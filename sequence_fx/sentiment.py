@@ -425,13 +425,13 @@ _KEEP = ["GKGRECORDID", "DATE", "SourceCommonName", "DocumentIdentifier", "Theme
 _KEEP_AS = ["record_id", "date", "source", "url", "themes", "locations", "persons", "organizations", "extras"]
 _KEEP_IX = [_COL[c] for c in _KEEP]
 _TONE_IX = _COL["V2Tone"]
-_TITLE_RE = re.compile(r"<PAGE_TITLE>(.*?)</PAGE_TITLE>", re.S)
-
-def page_title(extras:str) -> str|None:
+def page_title(extras:str, # a GKG Extras field
+              ) -> str|None:
     "The page title in a GKG Extras field (`<PAGE_TITLE>…</PAGE_TITLE>`), HTML-unescaped; None when absent or empty."
-    if "<PAGE_TITLE>" not in extras: return None
-    m = _TITLE_RE.search(extras)
-    t = html.unescape(m.group(1)).strip() if m else ""
+    i = extras.find("<PAGE_TITLE>")
+    if i < 0: return None
+    j = extras.find("</PAGE_TITLE>", i + 12)
+    t = html.unescape(extras[i + 12:j]).strip() if j >= 0 else ""
     return t or None
 
 def _open_lines(path:Path):
@@ -457,12 +457,104 @@ def _parse_date(d:str) -> int|None:
     try: return pd.Timestamp(datetime.strptime(d, "%Y%m%d%H%M%S"), tz="UTC").value
     except ValueError: return None
 
+_READ_IX = (*_KEEP_IX, _TONE_IX) # the columns a record is built from
+
+def _line_blocks(stream, size:int=1 << 22):
+    "Blocks of whole lines, about `size` bytes each, as a reused bytearray and the length of its complete lines (a missing final newline is added)."
+    buf, n = bytearray(size), 0
+    while True:
+        if len(buf) - n < size // 2: buf.extend(bytes(max(size, len(buf)) - (len(buf) - n)))   # a very long line: grow
+        got = stream.readinto(memoryview(buf)[n:])
+        n += got
+        if not got:
+            if n:
+                if buf[n - 1] != 10: buf[n:n + 1] = b"\n"; n += 1
+                yield buf, n
+            return
+        k = buf.rfind(b"\n", 0, n) + 1
+        if k:
+            yield buf, k
+            buf[:n - k] = buf[k:n]; n -= k                                 # keep the partial last line for the next block
+
+def _gather(buf:np.ndarray, starts:np.ndarray, ends:np.ndarray) -> np.ndarray:
+    "The bytes of the ranges [starts_i, ends_i) of `buf`, concatenated (short fields of many lines in one gather)."
+    lens = ends - starts
+    return buf[np.arange(int(lens.sum())) + np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)]
+
+def _tone_values(tone:str) -> list:
+    "The 7 numbers of a V2Tone field; ValueError saying what is wrong."
+    tv = tone.split(",")
+    if len(tv) != 7: raise ValueError(f"{len(tv)} values, expected 7")
+    tv = list(map(float, tv))
+    if not math.isfinite(sum(tv)): raise ValueError("non-finite value")   # NaN/inf anywhere makes the sum non-finite
+    return tv
+
+_OK, _BLANK, _UTF8, _COLS, _DATE, _TONE = range(6) # line status
+
+def _check_lines(block, n:int, dates:dict):
+    """Every line of a block checked at once: (status per line, field bounds {column: (starts, ends)}, DATE ns and
+    tone [*, 7] per line). Lines, tabs and fields are found with numpy; Python only parses each distinct DATE and,
+    for lines holding non-ASCII bytes, checks the UTF-8."""
+    buf = np.frombuffer(block, np.uint8, n)
+    ctl = np.flatnonzero(buf < 11)                                          # tabs and line feeds in one pass
+    kind = buf[ctl]
+    ends, tabs = ctl[kind == 10], ctl[kind == 9]
+    starts = np.r_[0, ends[:-1] + 1]
+    ends = ends - ((ends > starts) & (buf[ends - 1] == 13))                 # a CR before the LF is not content
+    first_tab = np.searchsorted(tabs, starts)
+    status = np.where(np.searchsorted(tabs, ends) - first_tab == 26, _OK, _COLS)
+    status[starts == ends] = _BLANK
+    if n and buf.max() >= 128:                                              # lines with non-ASCII bytes: decode them
+        for i in np.unique(np.searchsorted(ends, np.flatnonzero(buf >= 128))).tolist():
+            try: bytes(block[starts[i]:ends[i]]).rstrip(b"\r").decode("utf-8")
+            except UnicodeDecodeError: status[i] = _UTF8
+    tabs = np.r_[tabs, n]                                                   # a sentinel keeps the gathers in range
+    bounds = {j: (starts if j == 0 else tabs[np.minimum(first_tab + j - 1, len(tabs) - 1)] + 1,
+                  tabs[np.minimum(first_tab + j, len(tabs) - 1)] if j < 26 else ends) for j in _READ_IX}
+    date = np.zeros(len(ends), np.int64); tone = np.zeros((len(ends), 7))
+    ok = np.flatnonzero(status == _OK)
+    ds, de = (x[ok] for x in bounds[_COL["DATE"]])
+    good14 = de - ds == 14
+    status[ok[~good14]] = _DATE
+    ok, ds = ok[good14], ds[good14]
+    if len(ok):                                                             # DATE: parse each distinct value once
+        keys, inv = np.unique(buf[ds[:, None] + np.arange(14)].view("S14").ravel(), return_inverse=True)
+        vals = []
+        for k in keys.tolist():
+            d = k.decode("latin-1")
+            if d not in dates: dates[d] = _parse_date(d) if d.isdigit() else None
+            vals.append(dates[d])
+        v = np.array([-1 if x is None else x for x in vals], np.int64)[inv.ravel()]
+        status[ok[v == -1]] = _DATE
+        date[ok] = v
+    ok = np.flatnonzero(status == _OK)
+    ts, te = (x[ok] for x in bounds[_TONE_IX])
+    tb = _gather(buf, ts, te + 1)                                           # each tone field with the tab after it
+    commas = np.add.reduceat(tb == 44, np.r_[0, np.cumsum(te + 1 - ts)[:-1]]) if len(ok) else np.zeros(0, int)
+    status[ok[commas != 6]] = _TONE
+    keep = commas == 6
+    ok, ts, te = ok[keep], ts[keep], te[keep]
+    if len(ok):
+        tb = _gather(buf, ts, te + 1); tb[tb == 9] = 44
+        try: vals = np.array(tb.tobytes().decode("latin-1").split(",")[:-1], np.float64).reshape(-1, 7)
+        except ValueError:                                                  # some value is not a number: find which, one by one
+            vals = np.zeros((len(ok), 7))
+            for r, (a, b) in enumerate(zip(ts.tolist(), te.tolist())):
+                try: vals[r] = _tone_values(bytes(block[a:b]).decode("utf-8"))
+                except ValueError: vals[r] = np.nan
+        with np.errstate(over="ignore", invalid="ignore"): fine = np.isfinite(vals.sum(axis=1)) # as line by line: a finite sum
+        status[ok[~fine]] = _TONE
+        tone[ok] = vals
+    return status, bounds, date, tone
+
 def iter_gkg_chunks(path, # a GKG batch: YYYYMMDDHHMMSS.gkg.csv.zip (or an unzipped .gkg.csv)
                     on_bad_lines:str="raise", # 'raise' at the first malformed line, or 'skip' and count it
                     report:ParseReport|None=None, # counts are added here (per file)
                     chunksize:int=50_000, # records per chunk
                    ) -> Iterator[tuple[dict, np.ndarray]]:
-    "The parsing core: stream one batch as (columns: dict of lists, tone: float64 [n, 7]) chunks; no DataFrame is built."
+    """The parsing core: stream one batch as (columns: dict of lists, tone: float64 [n, 7]) chunks; no DataFrame is
+    built. A block of lines (4 MB) is checked at once with numpy (a GKG line is ~4 KB, mostly columns we never
+    read); Python touches only the fields it keeps, and the malformed lines, in line order."""
     if on_bad_lines not in ("raise", "skip"): raise ValueError(f"on_bad_lines must be 'raise' or 'skip', not {on_bad_lines!r}")
     path = Path(path)
     report = report if report is not None else ParseReport()
@@ -476,51 +568,57 @@ def iter_gkg_chunks(path, # a GKG batch: YYYYMMDDHHMMSS.gkg.csv.zip (or an unzip
         st["bad"][reason] = st["bad"].get(reason, 0) + 1
         if st["first_bad_line"] is None: st["first_bad_line"] = ln
 
-    def new(): return {c: [] for c in _KEEP_AS if c != "extras"} | {"title": []}, []
+    def explain(block, status, bounds, i, ln):
+        "Report malformed line i (line number ln) with the same words as a line-by-line reader."
+        line = lambda: bytes(block[bounds[0][0][i]:bounds[26][1][i]]).rstrip(b"\r")
+        field = lambda j: bytes(block[bounds[j][0][i]:bounds[j][1][i]]).decode("utf-8")
+        if status == _UTF8:
+            raw = line()
+            try: raw.decode("utf-8")
+            except UnicodeDecodeError as e: bad(ln, "<line>", "invalid UTF-8", f" (byte {e.start}: {raw[max(0, e.start - 10):e.start + 4]!r})")
+        elif status == _COLS:
+            k = line().count(b"\t") + 1
+            bad(ln, "<line>", "wrong column count", f" ({k} tab-separated columns, expected 27)")
+        elif status == _DATE: bad(ln, "DATE", "bad DATE", f" ({field(_COL['DATE'])[:30]!r} is not a YYYYMMDDHHMMSS time)")
+        else:
+            tone = field(_TONE_IX)
+            try: _tone_values(tone)
+            except ValueError as e: bad(ln, "V2Tone", "bad V2Tone", f" ({tone[:60]!r}: {e})")
+
+    names = [c for c in _KEEP_AS if c != "extras"] + ["title"]              # Extras is read for its page title only
+    text = {c: _COL[k] for c, k in zip(_KEEP_AS, _KEEP) if k not in ("DATE", "Extras")} # columns kept as they are
+    line_no = 0
+    cols, tones = {c: [] for c in names}, []
     with stream:
-        cols, tones = new()
-        rid, date, src, url, th, loc, per, org, title = (cols[c] for c in ["record_id", "date", "source", "url", "themes", "locations", "persons", "organizations", "title"])
-        for ln, raw in enumerate(stream, 1):
-            raw = raw.rstrip(b"\r\n")
-            if not raw: continue                      # a blank line is not a record (files end with a newline)
-            st["lines"] += 1
-            try: s = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                bad(ln, "<line>", "invalid UTF-8", f" (byte {e.start}: {raw[max(0, e.start - 10):e.start + 4]!r})"); continue
-            parts = s.split("\t")
-            if len(parts) != 27:
-                bad(ln, "<line>", "wrong column count", f" ({len(parts)} tab-separated columns, expected 27)"); continue
-            d = parts[1]
-            t = dates.get(d, -1)
-            if t == -1: t = dates[d] = _parse_date(d) if len(d) == 14 and d.isdigit() else None
-            if t is None:
-                bad(ln, "DATE", "bad DATE", f" ({d[:30]!r} is not a YYYYMMDDHHMMSS time)"); continue
-            tv = parts[_TONE_IX].split(",")
-            try:
-                if len(tv) != 7: raise ValueError(f"{len(tv)} values, expected 7")
-                tv = list(map(float, tv))
-                if not math.isfinite(sum(tv)): raise ValueError("non-finite value")   # NaN/inf anywhere makes the sum non-finite
-            except ValueError as e:
-                bad(ln, "V2Tone", "bad V2Tone", f" ({parts[_TONE_IX][:60]!r}: {e})"); continue
-            rid.append(parts[0]); date.append(t); src.append(parts[3]); url.append(parts[4]); th.append(parts[7])
-            loc.append(parts[9]); per.append(parts[11]); org.append(parts[13]); title.append(page_title(parts[26]))
-            tones.append(tv)
-            st["records"] += 1
-            if len(rid) >= chunksize:
-                yield cols, np.array(tones, np.float64).reshape(-1, 7)
-                cols, tones = new()
-                rid, date, src, url, th, loc, per, org, title = (cols[c] for c in ["record_id", "date", "source", "url", "themes", "locations", "persons", "organizations", "title"])
-        if rid: yield cols, np.array(tones, np.float64).reshape(-1, 7)
+        for block, n in _line_blocks(stream):
+            status, bounds, date, tone = _check_lines(block, n, dates)
+            st["lines"] += int((status != _BLANK).sum())
+            for i in np.flatnonzero(status > _BLANK).tolist():           # malformed lines, in order: raise or count
+                explain(block, int(status[i]), bounds, i, line_no + i + 1)
+            line_no += len(status)
+            ok = np.flatnonzero(status == _OK)
+            st["records"] += len(ok)
+            for c, j in text.items():                                      # kept fields of the good lines, a column at a time
+                cols[c] += [block[a:b].decode("utf-8") for a, b in zip(bounds[j][0][ok].tolist(), bounds[j][1][ok].tolist())]
+            cols["title"] += [page_title(block[a:b].decode("utf-8").rstrip("\r")) for a, b in zip(bounds[26][0][ok].tolist(), bounds[26][1][ok].tolist())]
+            cols["date"] += date[ok].tolist()
+            tones.append(tone[ok])
+            while len(cols["record_id"]) >= chunksize:
+                t = np.concatenate(tones)
+                yield {c: v[:chunksize] for c, v in cols.items()}, t[:chunksize]
+                cols, tones = {c: v[chunksize:] for c, v in cols.items()}, [t[chunksize:]]
+        if cols["record_id"]: yield cols, np.concatenate(tones).reshape(-1, 7)
     if st["bad"]:
         log.warning("%s: skipped %d malformed of %d lines: %s (first at line %d)", name, sum(st["bad"].values()),
                     st["lines"], st["bad"], st["first_bad_line"])
     if st["lines"] and not st["records"]: log.warning("%s: no valid record in %d lines", name, st["lines"])
 
 def _records_frame(cols:dict, tone:np.ndarray) -> pd.DataFrame:
-    df = pd.DataFrame({k: v for k, v in cols.items() if k != "date"})
-    df.insert(1, "date", pd.to_datetime(np.asarray(cols["date"], np.int64), unit="ns", utc=True))
-    for j, c in enumerate(TONE_FIELDS): df[c] = tone[:, j] if len(tone) else np.zeros(0)
-    return df
+    "One DataFrame from a parsed chunk, built in one go (no column inserts)."
+    tone = tone.reshape(-1, 7)
+    date = pd.DatetimeIndex(np.asarray(cols["date"], np.int64).view("M8[ns]")).tz_localize("UTC")
+    return pd.DataFrame({"record_id": cols["record_id"], "date": date, **{k: v for k, v in cols.items() if k not in ("record_id", "date")},
+                         **{c: tone[:, j] for j, c in enumerate(TONE_FIELDS)}})
 
 def iter_gkg(path, # a GKG batch: YYYYMMDDHHMMSS.gkg.csv.zip (or an unzipped .gkg.csv)
              on_bad_lines:str="raise", # 'raise' at the first malformed line, or 'skip' and count it
