@@ -20,12 +20,12 @@ from .dataset import PreparedDataset, SPLITS
 from .prepare import ACCESS_FIELDS, DatasetSpec, dataset_dir, dataset_pairs, find_dataset, prepare_spec, resolve_sources
 
 # %% auto 0
-__all__ = ['log', 'STATUS_FORMAT', 'OPTIONAL_MODULES', 'PipelineError', 'TrainSpec', 'EvalSpec', 'RLSpec', 'MultitaskSpec',
-           'EnsembleSpec', 'command_options', 'read_config_file', 'config_tokens', 'with_config', 'Stage', 'StageRun',
-           'read_status', 'write_status', 'stage_fingerprint', 'run_stages', 'run_lock', 'download_stage',
-           'prepare_stage', 'train_stage', 'headline', 'evaluate_stage', 'check_optional', 'multitask_stage',
-           'rl_stage', 'ensemble_stage', 'index_table', 'index_figure', 'index_html', 'report_stage', 'plan_stages',
-           'tracer_for', 'pipeline_command', 'pipeline_cli']
+__all__ = ['log', 'STATUS_FORMAT', 'OPTIONAL_MODULES', 'MODEL_STAGES', 'PipelineError', 'TrainSpec', 'EvalSpec', 'RLSpec',
+           'MultitaskSpec', 'EnsembleSpec', 'command_options', 'read_config_file', 'config_tokens', 'with_config',
+           'Stage', 'StageRun', 'read_status', 'write_status', 'stage_fingerprint', 'run_stages', 'run_lock',
+           'download_stage', 'prepare_stage', 'train_stage', 'headline', 'evaluate_stage', 'check_optional',
+           'multitask_stage', 'rl_stage', 'timesfm_weights', 'ensemble_stage', 'index_table', 'index_figure',
+           'index_html', 'report_stage', 'plan_stages', 'tracer_for', 'pipeline_command', 'pipeline_cli']
 
 # %% ../nbs/07_pipeline.ipynb
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class MultitaskSpec(FlagGroup):
 class EnsembleSpec(FlagGroup):
     "The ensemble stage (--ensemble): the supervised model stacked with TimesFM forecasts."
     timesfm_version: str = "2.5" # 2.5 (Apache-2.0 weights) or 3 (non-commercial weights)
-    timesfm_path: str|None = None # TimesFM weights directory (default: the local Hugging Face cache); a tiny random model works offline
+    timesfm_path: str|None = None # TimesFM weights directory (default: the local Hugging Face cache); 'random': a tiny random-weight model (offline plumbing check)
     timesfm_context_len: int = 512 # bars of closes TimesFM reads per forecast
     def to_dict(self) -> dict: return asdict(self)
 
@@ -467,7 +467,7 @@ def evaluate_stage(pair:str, # currency pair
 # %% ../nbs/07_pipeline.ipynb
 OPTIONAL_MODULES = {"multitask": ("sequence_fx.multitask", "04_multitask (multi-task heads)"),
                     "rl": ("sequence_fx.a3c", "05_a3c (A3C/SAC agents)"),
-                    "ensemble": ("sequence_fx.ensemble", "06_eval_ensemble's TimesFM ensemble")}
+                    "ensemble": ("sequence_fx.ensemble", "06c_ensemble's TimesFM ensemble")}
 
 def check_optional(stage:str, # 'multitask', 'rl' or 'ensemble'
                    flag:str, # the flag that asked for it, for the message
@@ -475,52 +475,140 @@ def check_optional(stage:str, # 'multitask', 'rl' or 'ensemble'
     "Raise `PipelineError` when the module an optional stage needs is not installed."
     mod, what = OPTIONAL_MODULES[stage]
     if importlib.util.find_spec(mod) is None:
-        raise PipelineError(f"{flag}: the {stage} stage needs {mod} ({what}), which is not available yet in this installation; "
-                            f"run without {flag}")
+        raise PipelineError(f"{flag}: the {stage} stage needs {mod} ({what}), which is not available in this installation; run without {flag}")
+
+def _exec_cfg(pair:str, evaluation:EvalSpec):
+    from sequence_fx.backtest import ExecutionConfig
+    return ExecutionConfig(pair=pair, spread_pips=evaluation.spread_pips, commission=evaluation.commission, slippage_pips=evaluation.slippage_pips)
+
+def _report_files(paths:dict) -> dict:
+    "The report and metrics files of a `write_report`-style result (plus the backtesting.py chart when written)."
+    return {k: Path(paths[k]) for k in ("report", "metrics", "backtest_plot") if paths.get(k) is not None and Path(paths[k]).is_file()}
 
 def multitask_stage(pair:str, # currency pair
                     train:TrainSpec, # shared model and training options
                     mt:MultitaskSpec, # tasks and loss weighting
+                    evaluation:EvalSpec, # how its direction head is judged on test
+                    seed:int=0, # bootstrap and random-baseline seed
                     device:str="auto", # where to train
                     threads:int=0, # torch CPU threads
                     progress:bool=True, # progress bars
                    ) -> Stage:
-    "Train the multi-task model (direction, volatility, regime heads on one encoder)."
+    "Train the multi-task model (direction, volatility, regime heads on one encoder); judge its direction head on test as the supervised model is."
     def fn(run:StageRun) -> dict:
-        check_optional("multitask", "--multitask")
-        raise PipelineError("--multitask: the multi-task stage is not wired to sequence_fx.multitask yet")
-    return Stage(f"{pair}/multitask", fn, deps=(f"{pair}/prepare",), config={"train": train.to_dict(), "multitask": mt.to_dict()},
-                 dir=f"multitask/{pair}")
+        from sequence_fx.data import atomic_write
+        from sequence_fx.evaluation import evaluate, write_report
+        from sequence_fx.multitask import MultiTaskConfig, load_predictor, plot_multitask_history, train_multitask
+        from sequence_fx.training import latest_checkpoint, predict_proba
+        prepared = _dataset(run, pair)
+        cfg = MultiTaskConfig(tasks=tuple(t.strip() for t in mt.mt_tasks.split(",") if t.strip()), loss_weighting=mt.mt_loss_weighting)
+        start = latest_checkpoint(run.dir) if run.resume else None
+        if start is not None: log.info("%s/multitask: resuming from %s", pair, start)
+        res = train_multitask(prepared, train.model_config(), cfg, train.training_config(device, threads, progress), run.dir, resume_from=start)
+        with atomic_write(run.dir / "training_curves.png", "wb") as f:
+            plot_multitask_history(res.history, f"{pair.upper()} multi-task, {mt.mt_loss_weighting} weighting").savefig(f, format="png", dpi=100)
+        _, proba = predict_proba(load_predictor(res.best_path), prepared, "test")
+        ev = evaluate(prepared, proba, "test", name="multitask", exec_cfg=_exec_cfg(pair, evaluation), threshold=evaluation.threshold,
+                      sizing=evaluation.sizing, audit=True, n_boot=evaluation.n_boot, seed=seed, truncation=evaluation.truncation_audit,
+                      meta={"checkpoint": str(res.best_path), "dataset": {"cache_key": prepared.meta.get("cache_key")}, "multitask": cfg.to_dict()})
+        files = _report_files(write_report(ev, run.dir / "report"))
+        best = next(r for r in res.history if r["epoch"] == res.best_epoch)
+        heads = {k: float(v) for k, v in best.items() if k.startswith("val_") and isinstance(v, (int, float)) and np.isfinite(v)}
+        return {"files": {**files, "model": res.best_path, "curves": run.dir / "training_curves.png"},
+                "values": {**headline(json.loads(files["metrics"].read_text())), "best_epoch": res.best_epoch,
+                           "best_val_loss": res.best_val_loss, "val_heads": heads,
+                           "resumed_from": str(start) if start else None}}
+    return Stage(f"{pair}/multitask", fn, deps=(f"{pair}/prepare",),
+                 config={"train": train.to_dict(), "multitask": mt.to_dict(), "evaluation": evaluation.to_dict(), "seed": seed},
+                 dir=f"multitask/{pair}", resumable=True)
 
 def rl_stage(pair:str, # currency pair
              rl:RLSpec, # algorithm, environment, workers, steps
              evaluation:EvalSpec, # costs the agent trades with and the bootstrap
              seed:int=0, # seeds the agent
-             device:str="auto", # where to train
+             device:str="auto", # where SAC trains (A3C workers run on CPU)
              progress:bool=True, # progress bars
             ) -> Stage:
-    "Train an RL agent on the frozen encoder of the supervised model and evaluate its greedy policy."
+    "Train an RL agent observing the supervised model's frozen encoder; replay its greedy policy on test against the baselines."
+    if rl.rl_algo not in ("a3c", "sac"): raise DataError(f"--rl-algo must be a3c or sac, not {rl.rl_algo!r}")
+    if rl.rl_env_mode not in ("backtesting", "simulated"): raise DataError(f"--rl-env-mode must be backtesting or simulated, not {rl.rl_env_mode!r}")
     def fn(run:StageRun) -> dict:
-        check_optional("rl", "--run-rl-training")
-        raise PipelineError("--run-rl-training: the RL stage is not wired to sequence_fx.a3c yet")
+        from sequence_fx.agents import compare_policies, train_ppo, write_agent_report
+        prepared = _dataset(run, pair)
+        ds_dir = run.inputs[f"{pair}/prepare"]["values"]["dataset_dir"]
+        enc = str(run.inputs[f"{pair}/train"]["files"]["model"])          # the agent observes this checkpoint's frozen embedding
+        ec = _exec_cfg(pair, evaluation)
+        resume = run.dir if run.resume and (run.dir / "checkpoint.pt").is_file() else None
+        if resume is not None: log.info("%s/rl: resuming from %s", pair, resume / "checkpoint.pt")
+        if rl.rl_algo == "a3c":
+            from sequence_fx.a3c import A3CConfig, a3c_policy, train_a3c
+            cfg = A3CConfig(env_mode=rl.rl_env_mode, obs="embedding", episode_length=rl.rl_episode_length, num_workers=rl.rl_num_workers,
+                            total_steps=rl.rl_total_steps, seed=seed)
+            res = train_a3c(ds_dir, cfg, run.dir, ec, embeddings=enc, resume=resume, progress=progress)
+            if res.interrupted: raise KeyboardInterrupt(f"A3C stopped by {res.interrupted} at step {res.steps}")
+            agent = ("A3C", a3c_policy(res.model), "discrete")
+        else:
+            from sequence_fx.sac import SACConfig, sac_policy, train_sac
+            cfg = SACConfig(action="discrete", env_mode=rl.rl_env_mode, obs="embedding", episode_length=rl.rl_episode_length,
+                            total_steps=rl.rl_total_steps, learning_starts=min(1000, rl.rl_total_steps // 4), device=device, seed=seed)
+            res = train_sac(prepared, cfg, run.dir, ec, embeddings=enc, resume=resume, progress=progress)
+            res.actor.cpu()
+            agent = ("SAC (discrete)", sac_policy(res.actor), "discrete")
+        env_kw = dict(split="train", mode=rl.rl_env_mode, obs="embedding", episode_length=rl.rl_episode_length, exec_cfg=ec, embeddings=enc)
+        ppo = train_ppo(prepared, rl.rl_ppo_steps, env_kw, seed=seed) if rl.rl_ppo_steps else None
+        evals = compare_policies(prepared, agent, "test", "embedding", enc, ec, encoder_checkpoint=enc, ppo=ppo, seed=seed, n_boot=evaluation.n_boot)
+        paths = write_agent_report(evals, run.dir / "report", run.dir, pair.upper())
+        s = evals[agent[0]].summary()
+        files = _report_files(paths)
+        return {"files": {**files, "checkpoint": res.checkpoint, "policies": paths["policies"]},
+                "values": {**headline(json.loads(files["metrics"].read_text())), "agent": agent[0], "steps": int(res.steps),
+                           "net_return": {"value": s["total_return"], "lo": s["return_lo"], "hi": s["return_hi"]}, "vs_flat": s["vs_flat"],
+                           "resumed_from": str(resume) if resume else None}}
     return Stage(f"{pair}/rl", fn, deps=(f"{pair}/prepare", f"{pair}/train"),
-                 config={"rl": rl.to_dict(), "costs": [evaluation.spread_pips, evaluation.commission, evaluation.slippage_pips], "seed": seed},
-                 dir=f"rl/{pair}")
+                 config={"rl": rl.to_dict(), "costs": [evaluation.spread_pips, evaluation.commission, evaluation.slippage_pips],
+                         "n_boot": evaluation.n_boot, "seed": seed},
+                 dir=f"rl/{pair}", resumable=True)
+
+def timesfm_weights(ens:EnsembleSpec, # the ensemble options
+                    run_dir, # where a random test model is written (--timesfm-path random)
+                   ) -> Path:
+    "The TimesFM weights directory: `--timesfm-path`, the local cache, or (`random`) a tiny model with random weights saved in the run directory."
+    from sequence_fx.tsfm import find_weights, save_random_timesfm
+    if str(ens.timesfm_path or "").strip().lower() == "random":
+        d = Path(run_dir) / "timesfm_random" / ens.timesfm_version
+        if not (d / "model.safetensors").is_file():
+            log.warning("--timesfm-path random: the ensemble uses a tiny TimesFM with RANDOM weights (a plumbing check, not a forecaster)")
+            save_random_timesfm(d, ens.timesfm_version)
+        return d
+    return find_weights(ens.timesfm_version, ens.timesfm_path)
 
 def ensemble_stage(pair:str, # currency pair
                    ens:EnsembleSpec, # TimesFM version, weights, context
                    evaluation:EvalSpec, # costs and bootstrap
                    seed:int=0, # bootstrap seed
+                   data_dir="data", # the forecast cache goes to data_dir/timesfm_cache
                    device:str="auto", # device for both models
+                   threads:int=0, # torch CPU threads
                    progress:bool=True, # progress bars
                   ) -> Stage:
-    "Stack the supervised model with TimesFM forecasts (fitted on validation) and judge it on test."
+    "Stack the supervised model with TimesFM forecasts (weights fitted on validation) and judge the ensemble once on test, with `ensemble_command`."
     def fn(run:StageRun) -> dict:
-        check_optional("ensemble", "--ensemble")
-        raise PipelineError("--ensemble: the ensemble stage is not wired to sequence_fx.ensemble yet")
+        from sequence_fx.ensemble import ensemble_command
+        weights = timesfm_weights(ens, run.run_dir)
+        model, ds_dir = run.inputs[f"{pair}/train"]["files"]["model"], run.inputs[f"{pair}/prepare"]["values"]["dataset_dir"]
+        ensemble_command(pairs=pair, checkpoint_root=str(Path(model).parents[1]), dataset=ds_dir, data_dir=str(Path(ds_dir).parents[1]),
+                         device=device, threads=threads, timesfm_version=ens.timesfm_version, timesfm_path=str(weights),
+                         context_len=ens.timesfm_context_len, forecast_cache=str(Path(data_dir) / "timesfm_cache"),
+                         spread_pips=evaluation.spread_pips, commission=evaluation.commission, slippage_pips=evaluation.slippage_pips,
+                         threshold=evaluation.threshold, sizing=evaluation.sizing, report_dir=str(run.dir.parent), n_boot=evaluation.n_boot,
+                         seed=seed, truncation_audit=evaluation.truncation_audit, progress=progress)
+        files = _report_files({k: run.dir / f for k, f in [("report", "report.html"), ("metrics", "metrics.json"), ("backtest_plot", "backtest_plot.html")]})
+        m = json.loads(files["metrics"].read_text())
+        e = m.get("ensemble") or {}
+        return {"files": files, "values": {**headline(m), "weights": e.get("weights"),
+                                           "timesfm": str(weights), "random_timesfm": str(ens.timesfm_path).lower() == "random"}}
     return Stage(f"{pair}/ensemble", fn, deps=(f"{pair}/prepare", f"{pair}/train"),
-                 config={"ensemble": ens.to_dict(), "costs": [evaluation.spread_pips, evaluation.commission, evaluation.slippage_pips],
-                         "n_boot": evaluation.n_boot, "seed": seed}, dir=f"ensemble/{pair}")
+                 config={"ensemble": ens.to_dict(), "evaluation": evaluation.to_dict(), "seed": seed}, dir=f"ensemble/{pair}")
 
 # %% ../nbs/07_pipeline.ipynb
 def _fmt_ci(d:dict|None, fmt:str="{:.3f}") -> str:
@@ -529,47 +617,59 @@ def _fmt_ci(d:dict|None, fmt:str="{:.3f}") -> str:
     s = fmt.format(d["value"])
     return s + (f" [{fmt.format(lo)}, {fmt.format(hi)}]" if lo is not None and hi is not None else "")
 
+MODEL_STAGES = {"evaluate": "supervised", "multitask": "multi-task (direction head)", "rl": "RL agent", "ensemble": "ensemble (with TimesFM)"}
+
 def index_table(status:dict, # the run's status
                 pairs:list, # the pairs, in order
                ) -> pd.DataFrame:
-    "One row per pair: dataset, training, the evaluation's headline numbers with intervals, the audit, the optional stages."
+    "One row per pair and judged model (supervised, multi-task, RL agent, ensemble): headline test numbers with intervals, the audit."
     rows = []
     for p in pairs:
         g = lambda s: ((status["stages"].get(f"{p}/{s}") or {}).get("outputs") or {}).get("values") or {}
-        h, t, pr = g("evaluate"), g("train"), g("prepare")
-        d = h.get("difference") or {}
-        rows.append({"pair": p.upper(), "dataset": (pr.get("cache_key") or "—")[:12],
-                     "best epoch (val loss)": f"{t['best_epoch']} ({t['best_val_loss']:.4f})" if t else "—",
-                     "balanced accuracy [95%]": _fmt_ci(h.get("balanced_accuracy")),
-                     "best baseline": f"{h['best_baseline']} ({h['best_baseline_value']:.3f})" if h.get("best_baseline") else "—",
-                     "model − best baseline [95%]": (_fmt_ci(d, "{:+.3f}") + f" ({d.get('verdict')})") if d else "—",
-                     "net Sharpe [95%]": _fmt_ci(h.get("sharpe"), "{:.2f}"),
-                     "audit": ("no alarm" if not h.get("alarms") else ", ".join(h["alarms"])) if h else "—",
-                     "verdict": h.get("verdict") or "—"})
+        for kind, model in MODEL_STAGES.items():
+            h = g(kind)
+            if kind != "evaluate" and not h: continue
+            d, tr = h.get("difference") or {}, g("train") if kind == "evaluate" else h
+            rows.append({"pair": p.upper(), "model": h.get("agent") or model, "stage": f"{p}/{kind}",
+                         "dataset": (g("prepare").get("cache_key") or "—")[:12],
+                         "best epoch (val loss)": f"{tr['best_epoch']} ({tr['best_val_loss']:.4f})" if tr.get("best_val_loss") is not None else "—",
+                         "balanced accuracy [95%]": _fmt_ci(h.get("balanced_accuracy")),
+                         "best baseline": f"{h['best_baseline']} ({h['best_baseline_value']:.3f})" if h.get("best_baseline") else "—",
+                         "model − best baseline [95%]": (_fmt_ci(d, "{:+.3f}") + f" ({d.get('verdict')})") if d else "—",
+                         "net Sharpe [95%]": _fmt_ci(h.get("sharpe"), "{:.2f}"),
+                         "audit": ("no alarm" if not h.get("alarms") else ", ".join(h["alarms"])) if h else "—",
+                         "verdict": h.get("verdict") or "—"})
     return pd.DataFrame(rows)
 
 def index_figure(status:dict, # the run's status
                  pairs:list, # the pairs, in order
                 ):
-    "Plotly: per pair, the model's balanced accuracy beside the best baseline's, and the net Sharpe, with intervals."
+    "Plotly: per pair and model, balanced accuracy (with the best baseline's beside it) and net Sharpe, with intervals."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=1, cols=2, subplot_titles=("balanced accuracy (test) [95%]", "net Sharpe (test) [95%]"))
-    for i, p in enumerate(pairs):
-        h = (((status["stages"].get(f"{p}/evaluate") or {}).get("outputs") or {}).get("values")) or {}
-        ba, sh = h.get("balanced_accuracy"), h.get("sharpe")
-        if not ba: continue
-        err = lambda d: dict(type="data", symmetric=False, array=[(d["hi"] or d["value"]) - d["value"]], arrayminus=[d["value"] - (d["lo"] or d["value"])])
-        fig.add_trace(go.Scatter(x=[p.upper()], y=[ba["value"]], error_y=err(ba), mode="markers", marker=dict(size=11, color="#1f77b4"),
-                                 name="model", showlegend=i == 0, legendgroup="model"), 1, 1)
-        if h.get("best_baseline_value") is not None:
-            fig.add_trace(go.Scatter(x=[p.upper()], y=[h["best_baseline_value"]], mode="markers", marker=dict(size=11, symbol="x", color="#d62728"),
-                                     name="best baseline", showlegend=i == 0, legendgroup="base", text=[h.get("best_baseline")]), 1, 1)
-        if sh and sh.get("value") is not None:
-            fig.add_trace(go.Scatter(x=[p.upper()], y=[sh["value"]], error_y=err(sh), mode="markers", marker=dict(size=11, color="#2ca02c"),
-                                     name="net Sharpe", showlegend=i == 0), 1, 2)
+    colors = dict(zip(MODEL_STAGES, ("#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c")))
+    err = lambda d: dict(type="data", symmetric=False, array=[(d["hi"] if d.get("hi") is not None else d["value"]) - d["value"]],
+                         arrayminus=[d["value"] - (d["lo"] if d.get("lo") is not None else d["value"])])
+    shown = set()
+    for p in pairs:
+        for kind, model in MODEL_STAGES.items():
+            h = (((status["stages"].get(f"{p}/{kind}") or {}).get("outputs") or {}).get("values")) or {}
+            ba, sh = h.get("balanced_accuracy"), h.get("sharpe")
+            if not ba or ba.get("value") is None: continue
+            x, first = [f"{p.upper()} {model.split(' ')[0]}"], kind not in shown
+            shown.add(kind)
+            fig.add_trace(go.Scatter(x=x, y=[ba["value"]], error_y=err(ba), mode="markers", marker=dict(size=11, color=colors[kind]),
+                                     name=model, legendgroup=kind, showlegend=first), 1, 1)
+            if h.get("best_baseline_value") is not None:
+                fig.add_trace(go.Scatter(x=x, y=[h["best_baseline_value"]], mode="markers", marker=dict(size=10, symbol="x", color="#d62728"),
+                                         name="best baseline", legendgroup="base", showlegend="base" not in shown, text=[h.get("best_baseline")]), 1, 1)
+                shown.add("base")
+            if sh and sh.get("value") is not None:
+                fig.add_trace(go.Scatter(x=x, y=[sh["value"]], error_y=err(sh), mode="markers", marker=dict(size=11, color=colors[kind]),
+                                         name=model, legendgroup=kind, showlegend=False), 1, 2)
     fig.add_hline(y=0, line_dash="dot", line_color="grey", row=1, col=2)
-    fig.update_layout(height=360, margin=dict(l=50, r=20, t=50, b=40))
+    fig.update_layout(height=380, margin=dict(l=50, r=20, t=50, b=40))
     return fig
 
 _INDEX_CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1300px;color:#222}h1{font-size:22px}
@@ -593,14 +693,14 @@ def index_html(run_dir, # the run directory (links are relative to it)
     e, run_dir = _html.escape, Path(run_dir)
     tab = index_table(status, pairs)
     rows = []
+    shown = [c for c in tab.columns if c != "stage"]
     for _, r in tab.iterrows():
-        p = r["pair"].lower()
-        ev = (status["stages"].get(f"{p}/evaluate") or {}).get("outputs") or {}
+        ev = (status["stages"].get(r["stage"]) or {}).get("outputs") or {}
         cls = "ok" if r["audit"] == "no alarm" else "bad"
-        link = _link(run_dir / ev["files"]["report"], run_dir, "report") if ev.get("files", {}).get("report") else ""
-        rows.append("<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in tab.columns if c not in ("audit", "verdict"))
+        link = _link(_abs(ev["files"]["report"], run_dir), run_dir, "report") if ev.get("files", {}).get("report") else ""
+        rows.append("<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in shown if c not in ("audit", "verdict"))
                     + f"<td class='{cls}'>{e(r['audit'])}</td><td>{e(r['verdict'])}</td><td>{link}</td></tr>")
-    head = "".join(f"<th>{e(c)}</th>" for c in tab.columns) + "<th>evaluation</th>"
+    head = "".join(f"<th>{e(c)}</th>" for c in shown) + "<th>report</th>"
     srows = []
     for name, rec in status["stages"].items():
         if name != "report" and name.split("/")[0] not in pairs: continue
@@ -612,15 +712,15 @@ def index_html(run_dir, # the run directory (links are relative to it)
                      f"<td>{'yes' if rec.get('resumed') else ''}</td><td>{rec.get('seconds', '')}</td><td>{e(str(rec.get('finished', '')))}</td>"
                      f"<td>{e(str(rec.get('reason', '')))}</td><td>{' · '.join(x for x in links if x)}</td></tr>")
     fig = index_figure(status, pairs).to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
-    notes = "".join(f"<li><b>{e(r['pair'])}</b>: {e(m)}</li>" for r, p in zip(tab.to_dict("records"), pairs)
-                    for m in (((status['stages'].get(f'{p}/evaluate') or {}).get('outputs') or {}).get('values') or {}).get("alarm_messages") or [])
+    notes = "".join(f"<li><b>{e(r['pair'])} {e(r['model'])}</b>: {e(m)}</li>" for r in tab.to_dict("records")
+                    for m in (((status['stages'].get(r['stage']) or {}).get('outputs') or {}).get('values') or {}).get("alarm_messages") or [])
     return "\n".join([
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sequence_fx pipeline run</title>", f"<style>{_INDEX_CSS}</style>",
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
         f"<h1>sequence_fx pipeline — {e(', '.join(p.upper() for p in pairs))}</h1>",
         f"<p class='note'>Run directory {e(str(run_dir.resolve()))}. Generated {_now()}. Test-split numbers; intervals are the evaluation's "
         "95% block-bootstrap intervals; the difference is paired (same resamples) against the best baseline on the same rows.</p>",
-        "<h2>Headline per pair</h2>", f"<table class='tbl'><tr>{head}</tr>{''.join(rows)}</table>",
+        "<h2>Headline per pair and model</h2>", f"<table class='tbl'><tr>{head}</tr>{''.join(rows)}</table>",
         f"<h2>Audit alarms</h2><ul>{notes}</ul>" if notes else "<p class='ok'>Audit: no alarm in any pair.</p>",
         fig, "<h2>Stages</h2>",
         "<table class='tbl'><tr><th>stage</th><th>state</th><th>runs</th><th>resumed</th><th>seconds</th><th>finished</th><th>last run because</th>"
@@ -662,17 +762,21 @@ def plan_stages(pairs:list, # checked pair names
     "The stage list of one pipeline run: per pair download → prepare → train → multitask → rl → evaluate → ensemble, then report."
     if rl is not None: check_optional("rl", "--run-rl-training")
     if mt is not None: check_optional("multitask", "--multitask")
-    if ens is not None: check_optional("ensemble", "--ensemble")
+    if ens is not None:
+        check_optional("ensemble", "--ensemble")
+        if str(ens.timesfm_path or "").strip().lower() != "random":          # the one clear error before anything slow
+            from sequence_fx.tsfm import find_weights
+            find_weights(ens.timesfm_version, ens.timesfm_path)
     stages = []
     for p in pairs:
         pre = []
         if spec.histdata_download and not dataset:
             stages.append(download_stage(p, spec, data_dir)); pre = [stages[-1].name]
         stages += [prepare_stage(p, spec, data_dir, dataset, tuple(pre)), train_stage(p, train, device, threads, progress)]
-        if mt is not None: stages.append(multitask_stage(p, train, mt, device, threads, progress))
+        if mt is not None: stages.append(multitask_stage(p, train, mt, evaluation, train.seed, device, threads, progress))
         if rl is not None: stages.append(rl_stage(p, rl, evaluation, train.seed, device, progress))
         stages.append(evaluate_stage(p, evaluation, train.seed, device, threads))
-        if ens is not None: stages.append(ensemble_stage(p, ens, evaluation, train.seed, device, progress))
+        if ens is not None: stages.append(ensemble_stage(p, ens, evaluation, train.seed, data_dir, device, threads, progress))
     stages.append(report_stage(pairs, tuple(s.name for s in stages), config or {}))
     return stages
 
