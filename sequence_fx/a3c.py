@@ -19,7 +19,8 @@ import torch.multiprocessing as mp
 from gymnasium import spaces
 from tqdm.auto import tqdm
 
-from .data import atomic_write_text, check_pair
+from .data import DataError, atomic_write_text, check_pair
+from .prepare import DatasetSpec
 from .dataset import PreparedDataset
 from .backtest import ExecutionConfig
 from .training import save_state, load_state
@@ -422,18 +423,15 @@ def a3c_policy(model:ActorCritic) -> callable: # a trained actor-critic
 # %% ../nbs/05_a3c.ipynb
 def a3c_command(pair:str="eurusd", # currency pair (the shipped offline sample is EURUSD)
                 env_mode:str="backtesting", # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
-                historical_data:str|None=None, # a prepared dataset directory or cache key (default: prepare one from the dataset flags)
+                historical_data:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key under --data-dir (default: prepare one from the dataset flags)
                 num_workers:int=2, # Hogwild worker processes (0: one worker in this process)
                 total_steps:int=100_000, # environment steps over all workers
                 seed:int=0, # seeds the weights, the workers' episodes and actions, the baselines
                 encoder_checkpoint:str|None=None, # observe this checkpoint's frozen encoder embedding (default: raw windows, trainable encoder)
                 run_dir:str="runs/a3c", # the run goes to <run-dir>/<pair>/
                 resume:bool=False, # continue the run in <run-dir>/<pair>/ from its checkpoint (step count, episodes in progress)
-                data_dir:str="data", # prepared-dataset cache
-                source:str="sample", # data source when preparing: sample, histdata or csv
-                input:str|None=None, # input files for histdata/csv ({pair} is replaced)
-                t_in:int=64, # bars in each observation window
-                t_out:int=10, # bars the dataset's label looks ahead (evaluation intervals)
+                data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
+                dataset:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key (as for the other commands; same as --historical-data)
                 episode_length:int=256, # decisions per training episode
                 n_steps:int=20, # steps per rollout
                 learning_rate:float=1e-4, # shared Adam learning rate
@@ -448,6 +446,7 @@ def a3c_command(pair:str="eurusd", # currency pair (the shipped offline sample i
                 ppo_steps:int=50_000, # steps of the stable-baselines3 PPO peer on the same environment (0: skip)
                 n_boot:int=1000, # bootstrap resamples for the intervals
                 progress:bool=True, # progress bar
+                spec:DatasetSpec|None=None, # the dataset flags, as for sfx-prepare (--t-in is the observation window); checked against --historical-data
                ):
     "Train an A3C trading agent (Hogwild workers) on a prepared dataset, evaluate its greedy policy against baselines, write the report."
     from sequence_fx.agents import agent_dataset, compare_policies, train_ppo, write_agent_report, policy_table, format_policy_table
@@ -458,7 +457,9 @@ def a3c_command(pair:str="eurusd", # currency pair (the shipped offline sample i
                     gamma=gamma, gae_lambda=gae_lambda, entropy_coef=entropy_coef, learning_rate=learning_rate, hidden=hidden, seed=seed)
     ec = ExecutionConfig(pair=pair, spread_pips=spread_pips, commission=commission, slippage_pips=slippage_pips)
     if encoder_checkpoint and not Path(encoder_checkpoint).exists(): raise FileNotFoundError(f"--encoder-checkpoint {encoder_checkpoint} does not exist")
-    ds, ds_dir = agent_dataset(pair, historical_data, data_dir, source, input, t_in, t_out)
+    if historical_data and dataset and historical_data != dataset:
+        raise DataError(f"--historical-data {historical_data} and --dataset {dataset} name different datasets; give one")
+    ds, ds_dir = agent_dataset(pair, spec, historical_data or dataset, data_dir)
     rd = Path(run_dir) / pair
     if resume and not (rd / "checkpoint.pt").is_file(): raise FileNotFoundError(f"--resume: no checkpoint in {rd}")
     print(f"{pair}: dataset {ds.meta.get('cache_key', '?')[:12]} ({ds_dir}); A3C, {num_workers} workers, {obs} observation -> {rd}", file=sys.stderr)

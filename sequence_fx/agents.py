@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from .data import DataError, atomic_write_text, check_pair, pip_size
 from .dataset import PreparedDataset
+from .prepare import DatasetSpec
 from .backtest import ExecutionConfig, positions_from_proba, block_length, block_bootstrap_indices, bootstrap_ci
 from .env import make_env, replay, Replay, RiskConfig
 
@@ -335,19 +336,20 @@ def format_policy_table(table:pd.DataFrame) -> pd.DataFrame: # policy_table(...)
     return t
 
 # %% ../nbs/05c_agents.ipynb
-def signal_proba(checkpoint, # a supervised checkpoint (best_model.pt or its run directory)
+def signal_proba(checkpoint, # a supervised or multi-task checkpoint (best_model.pt or its run directory)
                  prepared:PreparedDataset, # the dataset
                  split:str="test", # the split
                 ) -> np.ndarray|None:
-    "The supervised model's probabilities on the split's rows, or None when the checkpoint is not a supervised signal model."
+    "The supervised direction probabilities on the split's rows (a multi-task model's direction head), or None for other checkpoints."
     from sequence_fx.training import MODEL_FORMAT, load_state, predict_proba
+    from sequence_fx.multitask import MULTITASK_FORMAT, load_predictor
     p = Path(checkpoint)
     p = p / "best_model.pt" if p.is_dir() else p
     fmt = load_state(p).get("format")
-    if fmt != MODEL_FORMAT:
-        log.info("%s: format %s is not a supervised signal model; no supervised-signal baseline", p, fmt)
+    if fmt not in (MODEL_FORMAT, MULTITASK_FORMAT):
+        log.info("%s: format %s is neither a supervised nor a multi-task model; no supervised-signal baseline", p, fmt)
         return None
-    return predict_proba(p, prepared, split)[1]
+    return predict_proba(load_predictor(p), prepared, split)[1]
 
 def train_ppo(prepared:PreparedDataset, # the dataset
               total_steps:int=50_000, # environment steps
@@ -426,27 +428,14 @@ def write_agent_report(evals:dict, # name -> PolicyEvaluation; the first is the 
 
 # %% ../nbs/05c_agents.ipynb
 def agent_dataset(pair:str="eurusd", # currency pair
-                  historical_data:str|None=None, # a prepared dataset directory, or a cache key under data_dir/<pair>/
+                  spec:DatasetSpec|None=None, # the dataset flags (None: sfx-prepare's defaults); checked against `dataset` when both are given
+                  dataset:str|None=None, # a prepared dataset: its directory, 'latest', or a cache key under data_dir/<pair>/ ({pair} is replaced)
                   data_dir:str="data", # the prepared-dataset cache
-                  source:str="sample", # data source when preparing: sample, histdata or csv
-                  input:str|None=None, # input files for histdata/csv
-                  t_in:int=64, # bars in each window
-                  t_out:int=10, # bars the label looks ahead
                  ) -> tuple[PreparedDataset, Path]:
-    "(dataset, its directory): the one --historical-data names, or the one the dataset flags prepare (cached)."
-    from sequence_fx.dataset import DataConfig
-    from sequence_fx.prepare import prepare, load_prepared, dataset_dir
+    "(dataset, its directory): the one --historical-data/--dataset names, or the one the dataset flags prepare (cached)."
+    from sequence_fx.prepare import resolve_dataset, dataset_dir
     pair = check_pair(pair)
-    if historical_data:
-        p = Path(historical_data)
-        if (p / "meta.json").is_file(): ds, d = PreparedDataset.load(p), p
-        else:
-            if not all(ch in "0123456789abcdef" for ch in str(historical_data).lower()):
-                raise DataError(f"--historical-data {historical_data}: neither a prepared dataset directory (no meta.json in it) "
-                                f"nor a cache key under {Path(data_dir) / pair}")
-            ds = load_prepared(data_dir, pair, historical_data)
-            d = dataset_dir(data_dir, pair, ds.meta["cache_key"])
-        if ds.pair != pair: raise DataError(f"--historical-data {historical_data} is a {ds.pair} dataset, not {pair}")
-        return ds, d
-    ds = prepare(pair, DataConfig(pair=pair, t_in=t_in, t_out=t_out), source=source, input=input, data_dir=data_dir)
-    return ds, dataset_dir(data_dir, pair, ds.meta["cache_key"])
+    ds = resolve_dataset(pair, spec, dataset, data_dir)
+    p = Path(str(dataset).replace("{pair}", pair)) if dataset else None
+    return ds, (p if p is not None and (p / "meta.json").is_file() else dataset_dir(data_dir, pair, ds.meta["cache_key"]))
+

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from tqdm.auto import tqdm
 
-from .data import atomic_write_text, check_pair, resolve_device
+from .data import DataError, atomic_write_text, check_pair, resolve_device
+from .prepare import DatasetSpec
 from .dataset import PreparedDataset
 from .backtest import ExecutionConfig
 from .training import save_state, load_state
@@ -472,18 +473,15 @@ def sac_policy(actor:nn.Module) -> callable: # a trained DiscreteActor or Gaussi
 def sac_command(pair:str="eurusd", # currency pair (the shipped offline sample is EURUSD)
                 action:str="discrete", # discrete ({short, flat, long}) or continuous (target position in [-1, 1])
                 env_mode:str="backtesting", # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
-                historical_data:str|None=None, # a prepared dataset directory or cache key (default: prepare one from the dataset flags)
+                historical_data:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key under --data-dir (default: prepare one from the dataset flags)
                 total_steps:int=50_000, # environment steps
                 seed:int=0, # seeds the weights, episodes, exploration, replay sampling and baselines
                 encoder_checkpoint:str|None=None, # observe this checkpoint's frozen encoder embedding (default: raw windows, trainable encoder)
                 run_dir:str="runs/sac", # the run goes to <run-dir>/<pair>/
                 resume:bool=False, # continue the run in <run-dir>/<pair>/ from its checkpoint (networks, optimisers, buffer, step count)
                 device:str="auto", # auto, cpu, cuda or cuda:N
-                data_dir:str="data", # prepared-dataset cache
-                source:str="sample", # data source when preparing: sample, histdata or csv
-                input:str|None=None, # input files for histdata/csv ({pair} is replaced)
-                t_in:int=64, # bars in each observation window
-                t_out:int=10, # bars the dataset's label looks ahead (evaluation intervals)
+                data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
+                dataset:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key (as for the other commands; same as --historical-data)
                 episode_length:int=256, # decisions per training episode
                 buffer_size:int=100_000, # replay buffer size (transitions)
                 batch_size:int=256, # transitions per update
@@ -501,6 +499,7 @@ def sac_command(pair:str="eurusd", # currency pair (the shipped offline sample i
                 ppo_steps:int=50_000, # steps of the stable-baselines3 PPO peer on the same environment (0: skip)
                 n_boot:int=1000, # bootstrap resamples for the intervals
                 progress:bool=True, # progress bar
+                spec:DatasetSpec|None=None, # the dataset flags, as for sfx-prepare (--t-in is the observation window); checked against --historical-data
                ):
     "Train a SAC trading agent (discrete or continuous) on a prepared dataset, evaluate its greedy policy against baselines, write the report."
     from sequence_fx.agents import agent_dataset, compare_policies, train_ppo, write_agent_report, policy_table, format_policy_table
@@ -513,7 +512,9 @@ def sac_command(pair:str="eurusd", # currency pair (the shipped offline sample i
                     batch_size=batch_size, learning_starts=learning_starts, gamma=gamma, tau=tau, policy_lr=policy_lr, q_lr=q_lr,
                     policy_frequency=1 if action == "discrete" else 2, prioritized=prioritized, hidden=hidden, device=device, seed=seed)
     ec = ExecutionConfig(pair=pair, spread_pips=spread_pips, commission=commission, slippage_pips=slippage_pips)
-    ds, ds_dir = agent_dataset(pair, historical_data, data_dir, source, input, t_in, t_out)
+    if historical_data and dataset and historical_data != dataset:
+        raise DataError(f"--historical-data {historical_data} and --dataset {dataset} name different datasets; give one")
+    ds, ds_dir = agent_dataset(pair, spec, historical_data or dataset, data_dir)
     rd = Path(run_dir) / pair
     if resume and not (rd / "checkpoint.pt").is_file(): raise FileNotFoundError(f"--resume: no checkpoint in {rd}")
     print(f"{pair}: dataset {ds.meta.get('cache_key', '?')[:12]} ({ds_dir}); SAC ({action}), {obs} observation, {resolve_device(device)} -> {rd}", file=sys.stderr)

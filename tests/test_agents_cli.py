@@ -23,7 +23,7 @@ def test_help_lists_the_original_and_dataset_flags(cli, name):
     r = cli(name, "--help")
     assert r.returncode == 0, r.stderr
     for f in ["--pair", "--env-mode", "--historical-data", "--total-steps", "--seed", "--encoder-checkpoint", "--run-dir", "--resume",
-              "--data-dir", "--source", "--t-in"]:
+              "--data-dir", "--dataset", "--source", "--t-in", "--intrinsic-time", "DatasetSpec flags"]:
         assert f in r.stdout, (name, f)
     if name == "sfx-a3c": assert "--num-workers" in r.stdout
 
@@ -35,12 +35,21 @@ def test_help_lists_the_original_and_dataset_flags(cli, name):
     ("sfx-sac", ["--action", "both"], "discrete"),
     ("sfx-sac", ["--historical-data", "/nonexistent/dataset"], "nonexistent"),
     ("sfx-sac", ["--device", "cuda:7"], "cuda"),
+    ("sfx-sac", ["--historical-data", "a", "--dataset", "b"], "name different datasets"),
 ])
 def test_bad_arguments_fail_with_one_line(cli, tmp_path, name, args, msg):
     r = cli(name, *args, "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert r.returncode != 0
     lines = [l for l in r.stderr.strip().splitlines() if l.startswith(f"{name}: error")]
     assert len(lines) == 1 and msg in lines[0], r.stderr[-1500:]
+
+
+@pytest.mark.parametrize("name", ["sfx-a3c", "sfx-sac"])
+def test_dataset_flags_that_contradict_the_named_dataset_fail(cli, trend_dir, tmp_path, name):
+    "--t-in 32 with a dataset prepared at t_in=16 would observe other windows than asked for: refused before any training."
+    r = cli(name, "--historical-data", trend_dir, "--t-in", "32", "--run-dir", tmp_path / "runs", cwd=tmp_path)
+    assert r.returncode == 1 and "--t-in 32 (dataset: 16)" in r.stderr, r.stderr[-1500:]
+    assert not (tmp_path / "runs").exists()
 
 
 def _check_report(run, agent):
