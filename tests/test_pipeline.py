@@ -17,13 +17,16 @@ def status(run) -> dict: return json.loads((Path(run) / "status.json").read_text
 
 def events(run) -> list: return [json.loads(l) for l in (Path(run) / "events.jsonl").read_text().splitlines()]
 
-def one_line_error(r, code, text):
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
-    assert lines and lines[-1].startswith("sfx-pipeline: error:") and text in lines[-1], r.stderr[-2000:]
+def one_line_error(capsys, argv, code, text):
+    "Run sfx-pipeline's entry point in this process (no interpreter start-up per case): exit code and one error line."
+    from sequence_fx.pipeline import pipeline_cli
+    with pytest.raises(SystemExit) as e: pipeline_cli([*map(str, argv)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == code, (e.value.code, lines[-5:])
+    assert lines and lines[-1].startswith("sfx-pipeline: error:") and text in lines[-1], lines[-5:]
 
-def test_help_and_one_line_errors(tmp_path):
-    r = sfx_pipeline("--help")
+def test_help_and_one_line_errors(tmp_path, capsys):
+    r = sfx_pipeline("--help")                                    # the installed console script
     assert r.returncode == 0, r.stderr
     for flag in ["--pairs", "--run-histdata-download", "--years", "--epochs", "--run-rl-training", "--rl-env-mode", "--rl-num-workers",
                  "--multitask", "--ensemble", "--config", "--dataset", "--t-in", "--intrinsic-time", "--spread-pips", "--force"]:
@@ -31,11 +34,13 @@ def test_help_and_one_line_errors(tmp_path):
     (tmp_path / "typo.toml").write_text("epoch = 50\n")
     for args, code, text in [(["--pairs", "eurxyz"], 1, "unknown pair"), (["--epochs", "ten"], 2, "invalid int value"),
                              (["--config", tmp_path / "typo.toml"], 2, "unknown key 'epoch'"),
-                             (["--run-histdata-download"], 1, "needs --years")]:
-        one_line_error(sfx_pipeline(*args, "--run-dir", tmp_path / "run", "--data-dir", tmp_path / "data"), code, text)
+                             (["--run-histdata-download"], 1, "needs --years"),
+                             (["--ensemble", "--timesfm-path", tmp_path / "nowhere"], 1, "TimesFM"),
+                             (["--run-rl-training", "--rl-algo", "ppo"], 1, "--rl-algo must be a3c or sac")]:
+        one_line_error(capsys, [*args, "--run-dir", tmp_path / "run", "--data-dir", tmp_path / "data"], code, text)
     with open(tmp_path / "held" / ".lock", "a+") if (tmp_path / "held").mkdir() is None else None as f:   # a live holder of the run directory
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        one_line_error(sfx_pipeline(*TINY, "--run-dir", tmp_path / "held", "--data-dir", tmp_path / "data"), 1, "in use by another pipeline")
+        one_line_error(capsys, [*TINY, "--run-dir", tmp_path / "held", "--data-dir", tmp_path / "data"], 1, "in use by another pipeline")
 
 def test_kill9_mid_training_then_resume_and_changed_config(tmp_path):
     run, data = tmp_path / "run", tmp_path / "data"

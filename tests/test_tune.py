@@ -9,7 +9,7 @@ import pytest
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "SFX_LOG_LEVEL": "INFO"}
-BUDGET = 6
+BUDGET = 4
 TINY = ["--pairs", "eurusd", "--t-in", "32", "--cnn-channels", "8", "--lstm-hidden", "8", "--epochs", "1", "--max-steps-per-epoch", "5",
         "--n-folds", "2", "--n-boot", "200", "--device", "cpu", "--threads", "1", "--no-progress"]
 
@@ -19,17 +19,18 @@ def sfx_tune(*args, timeout=900):
 def start(*args, log):
     return subprocess.Popen([str(BIN / "sfx-tune"), *map(str, args)], stdout=log, stderr=subprocess.STDOUT, env=ENV)
 
-def test_help_and_one_line_errors(tmp_path):
-    r = sfx_tune("--help")
+def test_help_and_one_line_errors(tmp_path, capsys):
+    r = sfx_tune("--help")                                        # the installed console script
     assert r.returncode == 0, r.stderr
     for flag in ["--n-trials", "--search", "--metric", "--n-folds", "--storage", "--workers", "--join", "--no-final", "--epochs", "--t-in"]:
         assert flag in r.stdout, flag
+    from sequence_fx.tune import tune_cli                        # the error cases in this process: no interpreter start-up each
     for args, code, text in [(["--search", "learning_rate,epochz"], 1, "unknown ['epochz']"), (["--metric", "sharpe"], 1, "--metric 'sharpe'"),
                              (["--n-trials", "x"], 2, "invalid int value"),
                              (["--join", "--join-timeout", "1", "--storage", f"journal:{tmp_path / 'none.journal'}"], 1, "no ready study")]:
-        r = sfx_tune(*args, "--run-dir", tmp_path / "run", "--data-dir", tmp_path / "data")
-        lines = r.stderr.strip().splitlines()
-        assert r.returncode == code and lines and lines[-1].startswith("sfx-tune: error:") and text in lines[-1], (args, r.stderr[-2000:])
+        with pytest.raises(SystemExit) as e: tune_cli([*map(str, args), "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == code and lines and lines[-1].startswith("sfx-tune: error:") and text in lines[-1], (args, lines[-5:])
 
 def shared_study(tmp_path, storage:str, final:bool):
     "Machine B joins (started first, it waits for the study); machine A creates the study and works; both share the budget."
@@ -63,7 +64,11 @@ def test_two_processes_share_a_journal_study(tmp_path):
     assert not (a / "final").exists()                                       # --no-final: the test split is never touched
     assert "evaluated once on test" not in (a / "tune_eurusd.html").read_text() and "final" not in json.loads((a / "best_eurusd.json").read_text())
 
-def test_two_processes_share_a_sqlite_study_then_the_best_is_evaluated_once(tmp_path):
+def test_two_processes_share_a_sqlite_study(tmp_path):
+    shared_study(tmp_path, f"sqlite:///{tmp_path / 'shared' / 'study.db'}", final=False)
+
+@pytest.mark.skipif(not os.environ.get("SFX_SLOW"), reason="slow (SFX_SLOW=1): the final retrain; 07a_tune does it in-process in the default run")
+def test_sqlite_study_then_the_best_is_evaluated_once_and_resumes(tmp_path):
     db = tmp_path / "shared" / "study.db"
     a, study = shared_study(tmp_path, f"sqlite:///{db}", final=True)
     best = json.loads((a / "best_eurusd.json").read_text())
