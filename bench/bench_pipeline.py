@@ -43,11 +43,16 @@ def main():
         from sequence_fx.training import train as _train
         from sequence_fx.evaluation import evaluate_command
         from sequence_fx.prepare import dataset_dir
+        parts = {}
         def direct(tag):
+            t = time.perf_counter()
             ds = prepare_spec("eurusd", spec, d / "data")
+            parts["prepare"] = time.perf_counter() - t; t = time.perf_counter()
             res = _train(ds, train.model_config(), train.training_config("cpu", 1, False), d / tag / "eurusd")
+            parts["train"] = time.perf_counter() - t; t = time.perf_counter()
             evaluate_command(pairs="eurusd", checkpoint_path=str(res.best_path), dataset=str(dataset_dir(d / "data", "eurusd", ds.meta["cache_key"])),
                              data_dir=str(d / "data"), report_dir=str(d / f"{tag}_reports"), threads=1, n_boot=200)
+            parts["evaluate"] = time.perf_counter() - t
             return ds
         direct("warmup")                       # untimed: imports, numba compilation and the dataset cache warm for both timed runs
         t0 = time.perf_counter()
@@ -70,6 +75,7 @@ def main():
         print(f"  its stages (status.json)    {stages:8.2f} s")
         print(f"  overhead (wall - stages)    {wall - stages:8.2f} s  ({100 * (wall - stages) / wall:.1f}% of wall)")
         print(f"direct calls (peer)           {peer:8.2f} s   ratio pipeline / peer {wall / peer:.2f}")
+        print("  per stage, pipeline vs direct: " + ", ".join(f"{k} {st['stages'][f'eurusd/{k}']['seconds']:.1f} vs {v:.1f} s" for k, v in parts.items()))
         print(f"unchanged re-run (all skip)   {rerun:8.2f} s")
         print(f"10x: output check of {len(recs)} stage records {check10:.3f} s (1x: {check10 / 10:.3f} s)")
 
