@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# The main job, end to end on the shipped EURUSD sample (offline): set up the environment, then
-# prepare the dataset once -> train the CNN-BiLSTM-attention model on that dataset -> evaluate it against baselines,
-# net of costs, audited -> report. Everything lands in runs/quickstart/ (SFX_OUT overrides).
+# The main job, end to end on the shipped EURUSD sample (offline): set up the environment, then one sfx-pipeline run:
+# prepare the dataset once -> train the CNN-BiLSTM-attention model -> train the multi-task model -> train an A3C agent on
+# the frozen encoder -> evaluate each against baselines, net of costs, audited -> index.html linking every report.
+# Everything lands in runs/quickstart/ (SFX_OUT overrides). Run it again: finished stages are skipped.
 source "$(dirname "$0")/env.sh"
 OUT="${SFX_OUT:-runs/quickstart}"
-mkdir -p "$OUT"
-echo "[quickstart] 1/3 sfx-prepare: EURUSD sample -> $OUT/data"
-sfx-prepare --pairs eurusd --t-in 64 --t-out 10 --task-type classification --data-dir "$OUT/data"
-KEY="$(cut -c1-12 "$OUT/data/eurusd/LATEST")"
-echo "[quickstart] 2/3 sfx-train on dataset $KEY -> $OUT/runs/eurusd"
-sfx-train --pairs eurusd --dataset "$KEY" --epochs 10 --batch-size 64 --learning-rate 1e-3 --data-dir "$OUT/data" --run-dir "$OUT/runs"
-echo "[quickstart] 3/3 sfx-evaluate (on the checkpoint's own dataset, $KEY) -> $OUT/reports/eurusd"
-sfx-evaluate --pairs eurusd --checkpoint-path "$OUT/runs/{pair}/best_model.pt" --spread-pips 1.0 --data-dir "$OUT/data" --report-dir "$OUT/reports"
+export OMP_WAIT_POLICY=PASSIVE
+sfx-pipeline --pairs eurusd --t-in 64 --epochs 10 --multitask --run-rl-training --rl-env-mode backtesting --rl-num-workers 2 \
+  --rl-total-steps 10000 --run-dir "$OUT" --data-dir "$OUT/data" "$@"
 echo "[quickstart] done:"
-echo "  dataset   $OUT/data/eurusd/$KEY/ (frame.parquet, meta.json with its dataset_spec, summary.html)"
-echo "  model     $OUT/runs/eurusd (best_model.pt, config.json with the dataset key, metrics.jsonl, training_curves.png)"
-echo "  report    $OUT/reports/eurusd/report.html (verdict, audit, metrics, backtest; works offline), metrics.json"
+echo "  index     $OUT/index.html (headline numbers with intervals and the audit per model; links to every report)"
+echo "  stages    $OUT/train/eurusd, $OUT/multitask/eurusd, $OUT/rl/eurusd, $OUT/evaluate/eurusd (status.json says what ran)"
