@@ -21,8 +21,9 @@ __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', '
            'atomic_write_text', 'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc',
            'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
            'import_backtesting', 'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'FlagGroup',
-           'cli_parser', 'cli_args', 'cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_evaluate',
-           'sfx_gdelt_download', 'sfx_ensemble', 'plot_candles']
+           'cli_parser', 'cli_args', 'cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_train_multitask',
+           'sfx_evaluate', 'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c', 'sfx_sac', 'sfx_pipeline', 'sfx_tune',
+           'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -748,6 +749,10 @@ def sfx_train():
     "Console script `sfx-train`: `sequence_fx.training.train_cli`, started with OpenMP's passive wait."
     return _launch("sequence_fx.training:train_cli")
 
+def sfx_train_multitask():
+    "Console script `sfx-train-multitask`: `sequence_fx.multitask.train_multitask_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.multitask:train_multitask_cli")
+
 def sfx_evaluate():
     "Console script `sfx-evaluate`: `sequence_fx.evaluation.evaluate_cli`, started with OpenMP's passive wait."
     return _launch("sequence_fx.evaluation:evaluate_cli")
@@ -759,6 +764,22 @@ def sfx_gdelt_download():
 def sfx_ensemble():
     "Console script `sfx-ensemble`: `sequence_fx.ensemble.ensemble_cli`, started with OpenMP's passive wait."
     return _launch("sequence_fx.ensemble:ensemble_cli")
+
+def sfx_a3c():
+    "Console script `sfx-a3c`: `sequence_fx.a3c.a3c_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.a3c:a3c_cli")
+
+def sfx_sac():
+    "Console script `sfx-sac`: `sequence_fx.sac.sac_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.sac:sac_cli")
+
+def sfx_pipeline():
+    "Console script `sfx-pipeline`: `sequence_fx.pipeline.pipeline_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.pipeline:pipeline_cli")
+
+def sfx_tune():
+    "Console script `sfx-tune`: `sequence_fx.tune.tune_cli`, started with OpenMP's passive wait."
+    return _launch("sequence_fx.tune:tune_cli")
 
 # %% ../nbs/00_data.ipynb
 def plot_candles(bars:pd.DataFrame, title:str="", n:int|None=300):

@@ -18,6 +18,7 @@ from .data import atomic_write, pip_size, sha256_file
 from .dataset import PreparedDataset, Scaler, SPLITS, sample_candidates
 from .backtest import ExecutionConfig, BacktestResult, fill_costs, backtest_vectorized
 from .training import MODEL_FORMAT, load_state, load_signal_model, check_feature_columns
+from .multitask import MULTITASK_FORMAT, load_multitask_model
 
 # %% auto 0
 __all__ = ['log', 'ENV_ID', 'ENV_MODES', 'OBS_KINDS', 'ACTION_KINDS', 'REWARD_SCALES', 'RETAIL_SPREAD_BY_HOUR', 'ENCODER_LOADERS',
@@ -186,7 +187,12 @@ def _signal_model_encoder(path, device) -> EncoderBundle:
     pred = load_signal_model(path, device)
     return EncoderBundle(pred.model.encoder, pred.scaler, list(pred.feature_columns), pred.data_cfg.t_in, str(path))
 
+def _multitask_encoder(path, device) -> EncoderBundle:
+    pred = load_multitask_model(path, device)          # a SignalPredictor too: same scaler, columns and window fields
+    return EncoderBundle(pred.model.encoder, pred.scaler, list(pred.feature_columns), pred.data_cfg.t_in, str(path))
+
 register_encoder_loader(MODEL_FORMAT, _signal_model_encoder)
+register_encoder_loader(MULTITASK_FORMAT, _multitask_encoder)
 
 def _checkpoint_file(path) -> Path:
     p = Path(path)

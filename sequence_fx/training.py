@@ -26,10 +26,11 @@ from .encoder import ModelConfig, SignalModel
 
 # %% auto 0
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything', 'warmup_cosine',
-           'ShardSampler', 'BatchWindows', 'class_weights', 'save_state', 'save_checkpoint_dir', 'CheckpointError',
-           'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch',
-           'TrainResult', 'train', 'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history',
-           'SignalPredictor', 'load_signal_model', 'predict_proba', 'train_command', 'train_cli']
+           'ShardSampler', 'BatchWindows', 'class_weights', 'Objective', 'SupervisedObjective', 'save_state',
+           'save_checkpoint_dir', 'CheckpointError', 'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state',
+           'set_rng_state', 'run_epoch', 'TrainResult', 'train', 'fit', 'FeatureMismatchError', 'check_feature_columns',
+           'read_history', 'plot_history', 'SignalPredictor', 'load_signal_model', 'predictor_inputs', 'predict_proba',
+           'train_command', 'train_cli']
 
 # %% ../nbs/03a_training.ipynb
 log = logging.getLogger(__name__)
@@ -103,7 +104,9 @@ def _collate(batch):
     return torch.stack(xs), torch.stack([torch.as_tensor(y) for y in ys])
 
 # %% ../nbs/03a_training.ipynb
-def class_weights(y:np.ndarray, n_classes:int) -> torch.Tensor:
+def class_weights(y:np.ndarray, # class labels of the training samples
+                  n_classes:int, # number of classes
+                 ) -> torch.Tensor:
     "Inverse-frequency weights n / (C · count_c), normalised so a balanced split gets all ones."
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(np.float64)
     if (counts == 0).any(): log.warning("class(es) %s absent from the training split", np.flatnonzero(counts == 0).tolist())
@@ -115,8 +118,8 @@ class _Tally:
     def __init__(self, n_classes, device):
         self.n_classes = n_classes
         self.sums = torch.zeros(2 + (n_classes or 2) ** 2, dtype=torch.float64, device=device)
-    def add(self, loss, out, y):
-        k = self.n_classes or 2
+    def add(self, loss, out, y, parts=None): # parts: the objective's per-task losses (none here)
+        k, out = self.n_classes or 2, out.float()
         pred = out.argmax(-1) if self.n_classes else (out > 0).long()
         true = y if self.n_classes else (y > 0).long()
         self.sums[0] += loss.detach().double() * len(y); self.sums[1] += len(y)
@@ -130,6 +133,41 @@ class _Tally:
         rec = np.diag(cm)[cm.sum(1) > 0] / cm.sum(1)[cm.sum(1) > 0]
         return {"loss": float(s[0] / max(s[1], 1)), "acc": float(np.trace(cm) / max(cm.sum(), 1)),
                 "bacc": float(rec.mean()) if len(rec) else float("nan"), "n": int(s[1])}
+
+# %% ../nbs/03a_training.ipynb
+class Objective(nn.Module):
+    "What the shared loop (`fit`) optimises and reports; subclasses implement `forward(out, y) -> (loss, parts)` and `tally`."
+    criterion = "loss" # validation metric that early stopping and best_model.pt minimise
+
+    def forward(self, out, y): raise NotImplementedError
+    def tally(self, device): raise NotImplementedError
+
+    def param_groups(self, lr:float) -> list: # lr: the peak learning rate of the run
+        "Optimiser groups for the objective's own trainable parameters (no weight decay); none by default."
+        ps = [p for p in self.parameters() if p.requires_grad]
+        return [{"params": ps, "weight_decay": 0.0, "lr": lr}] if ps else []
+
+    def before_step(self):
+        "Called after `backward`: average the objective's own gradients across DDP ranks (DDP averages only the model's)."
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            for p in self.parameters():
+                if p.grad is not None: dist.all_reduce(p.grad); p.grad /= dist.get_world_size()
+
+    def after_step(self): "Called after the optimiser step."
+    def end_epoch(self, train_metrics:dict): "Called after each training epoch with its (all-reduced) metrics."
+    def log(self) -> dict: return {}
+
+class SupervisedObjective(Objective):
+    "Cross-entropy (optionally class-weighted) or MSE on the one head of a `SignalModel`."
+    def __init__(self, n_classes:int|None, # number of classes; None = regression
+                 weight:torch.Tensor|None=None): # class weights (see class_weights), or None
+        super().__init__()
+        self.n_classes = n_classes
+        self.register_buffer("weight", weight, persistent=False)    # derived from the data: not part of the checkpoint
+    def forward(self, out, y):
+        out = out.float()
+        return (F.cross_entropy(out, y, weight=self.weight) if self.n_classes else F.mse_loss(out, y.float())), {}
+    def tally(self, device): return _Tally(self.n_classes, device)
 
 # %% ../nbs/03a_training.ipynb
 CHECKPOINT_FORMAT = "sequence_fx.training_state/1"
@@ -262,20 +300,21 @@ def _setup_distributed(device:str) -> _Dist:
 
 # %% ../nbs/03a_training.ipynb
 def run_epoch(model:nn.Module, # the (possibly DDP-wrapped or compiled) model
-              loader:DataLoader, # batches of (x [B, T, F], y [B])
-              loss_fn, # (output, y) -> scalar loss
-              n_classes:int|None, # for the metrics; None = regression
+              loader:DataLoader, # batches of (x [B, T, F], y [B] or [B, tasks])
+              objective:Objective, # (output, y) -> (loss, per-task parts), its metrics and hooks
               device:torch.device, # where batches go
               optimizer:torch.optim.Optimizer|None=None, # None: evaluate without gradients
               scheduler=None, # stepped after every optimiser step
-              grad_clip:float=0.0, # global-norm clip (0 = off)
+              grad_clip:float=0.0, # global-norm clip of the model's gradients (0 = off)
               amp:bool=False, # bf16 autocast (CUDA only)
               max_steps:int=0, # stop after this many batches (0 = all)
-              desc:str="", progress:bool=False) -> dict:
-    "One pass over `loader`; returns loss/acc/bacc (all-reduced across ranks) plus timing of data waits vs compute."
+              desc:str="", # progress-bar label
+              progress:bool=False, # show a progress bar
+             ) -> dict:
+    "One pass over `loader`; returns the objective's metrics (all-reduced across ranks) plus timing of data waits vs compute."
     train = optimizer is not None
-    model.train(train)
-    tally, t_data, t0 = _Tally(n_classes, device), 0.0, time.perf_counter()
+    model.train(train); objective.train(train)
+    tally, t_data, t0 = objective.tally(device), 0.0, time.perf_counter()
     total = min(len(loader), max_steps) if max_steps else len(loader)
     bar = tqdm(total=total, desc=desc, leave=False, disable=not progress)
     it = iter(loader)
@@ -285,16 +324,18 @@ def run_epoch(model:nn.Module, # the (possibly DDP-wrapped or compiled) model
             x, y = next(it)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             t_data += time.perf_counter() - td
+            if train: optimizer.zero_grad(set_to_none=True)   # before the loss: an objective may set its own gradients there
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
                 out = model(x)
-            loss = loss_fn(out.float(), y)
+            loss, parts = objective(out, y)
             if train:
-                optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                objective.before_step()
                 if grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
+                objective.after_step()
                 if scheduler is not None: scheduler.step()
-            tally.add(loss, out.float(), y)
+            tally.add(loss, out, y, parts)
             bar.update(1)
             if progress and step % 20 == 0: bar.set_postfix(loss=f"{loss.item():.4f}")
     bar.close()
@@ -309,8 +350,8 @@ class TrainResult:
     run_dir: Path # the run directory
     best_path: Path # run_dir / 'best_model.pt'
     history: list # one dict of metrics per epoch (also in metrics.jsonl)
-    best_epoch: int # epoch with the lowest validation loss
-    best_val_loss: float # that loss
+    best_epoch: int # epoch with the lowest validation criterion (the validation loss for `train`)
+    best_val_loss: float # that criterion's value
     last_checkpoint: Path|None # newest checkpoint_epoch_{N} directory
     model: nn.Module|None = None # the final-epoch model (CPU, eval mode); load best_path for the best one
 
@@ -341,22 +382,38 @@ def train(prepared:PreparedDataset, # the dataset (windows, labels, splits, scal
          ) -> TrainResult:
     "Train a `SignalModel` on `prepared`; see the notebook prose for what lands in `run_dir`."
     tc = train_cfg or TrainingConfig()
-    run_dir = Path(run_dir)
+    if tc.num_threads: torch.set_num_threads(tc.num_threads)
+    seed_everything(tc.seed)                  # before the model is built: the seed fixes its initial weights
+    n_classes = prepared.n_classes
+    mc = replace(model_cfg or ModelConfig(), n_features=len(prepared.feature_columns), n_classes=n_classes)
+    model = SignalModel(mc)
+    w = class_weights(prepared.y[prepared.sample_index("train")], n_classes) if n_classes and tc.class_weighting else None
+    return fit(model, SupervisedObjective(n_classes, w), BatchWindows(prepared.window_dataset("train")),
+               BatchWindows(prepared.window_dataset("val")), _predict_meta(prepared, mc), tc, run_dir, resume_from)
+
+def fit(model:nn.Module, # the model, built after seed_everything(train_cfg.seed); moved to the device here
+        objective:Objective, # the loss, its metrics and hooks, and any state it learns
+        train_ds, # training windows: a Dataset of (x, y), e.g. BatchWindows (whole-batch gathers)
+        val_ds, # validation windows, same kind
+        meta:dict, # plain dict stored in every checkpoint: what inference needs (configs, feature columns, scaler, ...)
+        train_cfg:TrainingConfig|None=None, # optimisation and checkpointing
+        run_dir="runs/train", # where metrics, checkpoints and best_model.pt go
+        resume_from=None, # a checkpoint_epoch_{N} dir (or its training_state.pt, or a run dir: its newest)
+        model_format:str=MODEL_FORMAT, # the 'format' tag of best_model.pt: which loader rebuilds it
+        match_keys:tuple=(), # more `meta` keys a checkpoint must equal to be resumed from
+       ) -> TrainResult:
+    "The training loop every model shares: optimiser, schedule, resume, DDP, early stopping, checkpoints, metrics log."
+    tc = train_cfg or TrainingConfig()
     ctx = _setup_distributed(tc.device)
-    try: return _train(prepared, model_cfg, tc, run_dir, resume_from, ctx)
+    try: return _fit(model, objective, train_ds, val_ds, meta, tc, Path(run_dir), resume_from, model_format, match_keys, ctx)
     finally:
         if ctx.owns_group: dist.destroy_process_group()
 
-def _train(prepared, model_cfg, tc, run_dir, resume_from, ctx:_Dist) -> TrainResult:
-    # -- set-up: seeds, model, data, optimiser, schedule
-    if tc.num_threads: torch.set_num_threads(tc.num_threads)
-    seed_everything(tc.seed)
-    n_classes = prepared.n_classes
-    mc = replace(model_cfg or ModelConfig(), n_features=len(prepared.feature_columns), n_classes=n_classes)
-    model = SignalModel(mc).to(ctx.device)
-    train_ds, val_ds = BatchWindows(prepared.window_dataset("train")), BatchWindows(prepared.window_dataset("val"))
+def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, model_format, match_keys, ctx:_Dist) -> TrainResult:
+    # -- set-up: data, optimiser, schedule
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise ValueError(f"train: empty split (train={len(train_ds)}, val={len(val_ds)} windows); use more bars or a shorter t_in")
+    model.to(ctx.device); objective.to(ctx.device)
     sampler = DistributedSampler(train_ds, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=tc.seed)
     loader_gen = torch.Generator().manual_seed(tc.seed)
     dl_kw = dict(num_workers=tc.num_workers, collate_fn=_collate, pin_memory=ctx.device.type == "cuda",
@@ -365,28 +422,25 @@ def _train(prepared, model_cfg, tc, run_dir, resume_from, ctx:_Dist) -> TrainRes
     val_dl = DataLoader(val_ds, batch_size=4 * tc.batch_size, sampler=ShardSampler(len(val_ds), ctx.rank, ctx.world), **dl_kw)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=tc.learning_rate, fused=ctx.device.type == "cuda")
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0},
+                             *objective.param_groups(tc.learning_rate)], lr=tc.learning_rate, fused=ctx.device.type == "cuda")
     steps = min(len(train_dl), tc.max_steps_per_epoch) if tc.max_steps_per_epoch else len(train_dl)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps * tc.epochs, tc.warmup_frac, tc.min_lr_frac))
-    if n_classes:
-        w = class_weights(prepared.y[prepared.sample_index("train")], n_classes).to(ctx.device) if tc.class_weighting else None
-        loss_fn = lambda out, y: F.cross_entropy(out, y, weight=w)
-    else:
-        loss_fn = lambda out, y: F.mse_loss(out, y.float())
-    meta = _predict_meta(prepared, mc)
     state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
 
-    # -- resume: weights, optimiser, schedule, RNG, early-stopping state, history
+    # -- resume: weights, objective, optimiser, schedule, RNG, early-stopping state, history
     if resume_from is not None:
         ck_path = latest_checkpoint(resume_from) if Path(resume_from).is_dir() and not (Path(resume_from) / "training_state.pt").exists() else resume_from
         if ck_path is None: raise FileNotFoundError(f"no complete checkpoint_epoch_* directory in {resume_from}")
         ck = load_state(ck_path)
-        _check_compatible(ck, meta, ck_path)
+        if ck.get("model_format", MODEL_FORMAT) != model_format:
+            raise ValueError(f"checkpoint {ck_path} is a {ck.get('model_format', MODEL_FORMAT)} training state; this run trains {model_format}")
+        _check_compatible(ck, meta, ck_path, match_keys)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
+        if ck.get("objective") or objective.state_dict(): objective.load_state_dict(ck.get("objective") or {})
         state = {k: ck[k] for k in state}
         set_rng_state(ck["rng"], loader_gen)
-        log.info("resumed from %s (epoch %d, best val loss %.5f)", ck_path, state["epoch"], state["best_val_loss"])
+        log.info("resumed from %s (epoch %d, best val %s %.5f)", ck_path, state["epoch"], objective.criterion, state["best_val_loss"])
 
     net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None) if ctx.world > 1 else model
     if tc.compile: net = torch.compile(net)
@@ -395,38 +449,42 @@ def _train(prepared, model_cfg, tc, run_dir, resume_from, ctx:_Dist) -> TrainRes
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", json.dumps({**meta, "scaler": None, "train_cfg": tc.to_dict(), "world_size": ctx.world}, indent=1))
     amp = tc.amp and ctx.device.type == "cuda"
+    crit = objective.criterion
+    extra = {"model_format": model_format} if model_format != MODEL_FORMAT else {}
 
     # -- the loop
     try:
         for epoch in range(state["epoch"] + 1, tc.epochs + 1):
             sampler.set_epoch(epoch)
-            tr = run_epoch(net, train_dl, loss_fn, n_classes, ctx.device, opt, sched, tc.grad_clip, amp, tc.max_steps_per_epoch,
+            tr = run_epoch(net, train_dl, objective, ctx.device, opt, sched, tc.grad_clip, amp, tc.max_steps_per_epoch,
                            desc=f"epoch {epoch}/{tc.epochs}", progress=tc.progress and ctx.main)
             if not math.isfinite(tr["loss"]):
                 raise FloatingPointError(f"epoch {epoch}: training loss is not finite ({tr['loss']}: diverged); lower --learning-rate or check the data")
-            va = run_epoch(model, val_dl, loss_fn, n_classes, ctx.device, amp=amp)
+            logged = objective.log()          # e.g. the task weights this epoch trained with
+            objective.end_epoch(tr)
+            va = run_epoch(model, val_dl, objective, ctx.device, amp=amp)
             rec = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()},
-                   "lr": sched.get_last_lr()[0]}
+                   "lr": sched.get_last_lr()[0], **logged}
             state["history"].append(rec)
-            improved = va["loss"] < state["best_val_loss"]
-            if improved: state.update(best_val_loss=va["loss"], best_epoch=epoch, bad_epochs=0)
+            improved = va[crit] < state["best_val_loss"]
+            if improved: state.update(best_val_loss=va[crit], best_epoch=epoch, bad_epochs=0)
             else: state["bad_epochs"] += 1
-            log.info("epoch %d: train loss %.4f bacc %.3f | val loss %.4f bacc %.3f%s", epoch, tr["loss"], tr["bacc"],
-                     va["loss"], va["bacc"], " *" if improved else "")
+            log.info("epoch %d: train loss %.4f | val %s %.4f%s", epoch, tr["loss"], crit, va[crit], " *" if improved else "")
             if ctx.main:
                 if improved:
-                    writer.submit(save_state, {"format": MODEL_FORMAT, "model": model.state_dict(), **meta,
-                                               "epoch": epoch, "val_loss": va["loss"]}, run_dir / "best_model.pt")
+                    writer.submit(save_state, {"format": model_format, "model": model.state_dict(), **meta,
+                                               "epoch": epoch, "val_loss": va[crit]}, run_dir / "best_model.pt")
                 ck = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "rng": rng_state(loader_gen), **{k: state[k] for k in state},
-                      **meta, "train_cfg": tc.to_dict()}
+                      **meta, "train_cfg": tc.to_dict(), **extra}
+                if objective.state_dict(): ck["objective"] = objective.state_dict()
                 ck["epoch"] = epoch
                 writer.submit(save_checkpoint_dir, ck, run_dir / f"checkpoint_epoch_{epoch}",
                               after=lambda: _prune_checkpoints(run_dir, tc.keep_checkpoints))
                 atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["history"]))
             state["epoch"] = epoch
             if tc.patience and state["bad_epochs"] >= tc.patience:
-                log.info("early stopping after epoch %d: no val-loss improvement for %d epochs", epoch, tc.patience); break
+                log.info("early stopping after epoch %d: no validation %s improvement for %d epochs", epoch, crit, tc.patience); break
     finally:
         writer.close()
     if ctx.world > 1: dist.barrier()
@@ -449,10 +507,10 @@ def check_feature_columns(expected:list, got:list, where:str="checkpoint"):
     raise FeatureMismatchError(f"{where} was trained on {len(expected)} feature columns but the data has {len(got)}: "
                                f"{what or 'same columns in a different order'} (expected order: {expected})")
 
-def _check_compatible(ck:dict, meta:dict, path):
-    "Refuse to resume from a checkpoint made with other features, architecture, data configuration, dataset or scaler."
+def _check_compatible(ck:dict, meta:dict, path, match_keys:tuple=()):
+    "Refuse to resume from a checkpoint made with other features, architecture, data configuration, dataset, scaler or `match_keys`."
     check_feature_columns(ck["feature_columns"], meta["feature_columns"], where=f"checkpoint {path}")
-    for name, key in [("ModelConfig", "model_cfg"), ("DataConfig", "data_cfg")]:
+    for name, key in [("ModelConfig", "model_cfg"), ("DataConfig", "data_cfg"), *[(k, k) for k in match_keys]]:
         a, b = ck.get(key) or {}, meta[key]
         if a != b:
             diff = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
@@ -495,11 +553,11 @@ CLASS_NAMES = {3: ["p_down", "p_flat", "p_up"], 2: ["p_down", "p_up"]}
 class SignalPredictor:
     "A trained `SignalModel` together with the feature pipeline it was trained with."
     model: SignalModel # eval mode
-    data_cfg: DataConfig
-    feat_cfg: FeatureConfig
+    data_cfg: DataConfig # windows, task and label rule of the training data
+    feat_cfg: FeatureConfig # how the technical features were computed
     feature_columns: list # in the order the model saw them
     scaler: Scaler # fitted on the training split
-    pair: str
+    pair: str # the currency pair
     meta: dict # epoch, val_loss, cache_key (the training dataset's key, or None) and spec (its DC/sentiment blocks)
 
     @property
@@ -517,71 +575,104 @@ class SignalPredictor:
                                        f"with its FeatureConfig; pass them as extra_features (or load the plug-ins)")
         return feats[self.feature_columns]
 
-    @torch.no_grad()
-    def predict_windows(self, X:np.ndarray, # scaled features [n, F] (float32)
-                        ends:np.ndarray, # row positions t of the windows' last bars
-                        batch_size:int=512) -> np.ndarray:
-        "Model output for the windows ending at `ends`: probabilities [n, C] or predicted returns [n]."
+    def window_batches(self, X:np.ndarray, # scaled features [n, F] (float32)
+                       ends:np.ndarray, # row positions t of the windows' last bars
+                       batch_size:int=512): # windows per batch
+        "The windows ending at `ends`, `batch_size` at a time, as tensors [b, t_in, F] on the model's device."
         t_in, dev = self.data_cfg.t_in, next(self.model.parameters()).device
         Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         offs = torch.arange(-t_in + 1, 1)
-        outs = []
         for i in range(0, len(ends), batch_size):
             idx = torch.as_tensor(ends[i:i + batch_size])[:, None] + offs       # [b, t_in] row positions
-            out = self.model(Xt[idx].to(dev)).float()
+            yield Xt[idx].to(dev)
+
+    @torch.no_grad()
+    def predict_windows(self, X:np.ndarray, # scaled features [n, F] (float32)
+                        ends:np.ndarray, # row positions t of the windows' last bars
+                        batch_size:int=512, # windows per forward pass
+                       ) -> np.ndarray:
+        "Model output for the windows ending at `ends`: probabilities [n, C] or predicted returns [n]."
+        outs = []
+        for xb in self.window_batches(X, ends, batch_size):
+            out = self.model(xb).float()
             outs.append((torch.softmax(out, -1) if self.model.cfg.n_classes else out).cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros((0, *([self.model.cfg.n_classes] if self.model.cfg.n_classes else [])), np.float32)
 
-    def predict(self, bars:pd.DataFrame, # a bar frame (UTC index, OHLCV), oldest first
-                extra_features:pd.DataFrame|None=None, # extra causal feature columns used in training, on bars' index
-                batch_size:int=512) -> pd.DataFrame:
-        "Per-bar class probabilities (p_down, p_flat, p_up / p_down, p_up) or 'pred_return'; NaN without a full valid window."
+    def per_bar(self, bars:pd.DataFrame, # a bar frame (UTC index, OHLCV), oldest first
+                extra_features:pd.DataFrame|None, # extra causal feature columns used in training, on bars' index
+                columns:list, # names of the output columns
+                predict_windows, # (X, ends, batch_size) -> array [n, len(columns)] (or [n] for one column)
+                batch_size:int=512, # windows per forward pass
+               ) -> pd.DataFrame:
+        "Features, the saved scaler and every valid window of `bars` through `predict_windows`: one row per bar, NaN without a window."
         X = self.scaler.transform(self.features(bars, extra_features))
         t_in = self.data_cfg.t_in
         # a window is valid when all t_in rows ending at t are finite (the same O(n) rule that picks training samples)
         ends = np.flatnonzero(sample_candidates(np.isfinite(X).all(1), np.ones(len(X), bool), t_in))
-        res = pd.DataFrame(np.nan, index=bars.index, columns=self.output_columns)
-        if len(ends): res.iloc[ends] = self.predict_windows(X, ends, batch_size).reshape(len(ends), -1)
+        res = pd.DataFrame(np.nan, index=bars.index, columns=columns)
+        if len(ends): res.iloc[ends] = predict_windows(X, ends, batch_size).reshape(len(ends), -1)
         return res
+
+    def predict(self, bars:pd.DataFrame, # a bar frame (UTC index, OHLCV), oldest first
+                extra_features:pd.DataFrame|None=None, # extra causal feature columns used in training, on bars' index
+                batch_size:int=512, # windows per forward pass
+               ) -> pd.DataFrame:
+        "Per-bar class probabilities (p_down, p_flat, p_up / p_down, p_up) or 'pred_return'; NaN without a full valid window."
+        return self.per_bar(bars, extra_features, self.output_columns, self.predict_windows, batch_size)
 
 def _data_cfg_from(d:dict) -> DataConfig:
     known = {f.name for f in fields(DataConfig)}
     return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
+def _predictor_fields(st:dict, path) -> dict:
+    "The feature-pipeline fields of a predictor, from a loaded best_model.pt (shared by every model's loader)."
+    mc = ModelConfig.from_dict(st["model_cfg"])
+    if mc.n_features != len(st["feature_columns"]):
+        raise FeatureMismatchError(f"{path}: model expects {mc.n_features} features but lists {len(st['feature_columns'])} columns")
+    return dict(data_cfg=_data_cfg_from(st["data_cfg"]), feat_cfg=FeatureConfig.from_dict(st["feat_cfg"]), feature_columns=list(st["feature_columns"]),
+                scaler=Scaler.from_dict(st["scaler"]), pair=st["pair"],
+                meta={"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {},
+                      "dataset_spec": st.get("dataset_spec")})
+
 def load_signal_model(path, # best_model.pt (or a run directory containing it)
-                      device:str="cpu") -> SignalPredictor:
+                      device:str="cpu", # where the model runs
+                     ) -> SignalPredictor:
     "Load a trained model and its feature pipeline (weights_only=True) for `predict`."
     path = Path(path)
     if path.is_dir(): path = path / "best_model.pt"
     st = load_state(path)
     if st.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path} is not a sequence_fx model checkpoint (format {st.get('format')!r}, expected {MODEL_FORMAT!r})")
-    mc = ModelConfig.from_dict(st["model_cfg"])
-    if mc.n_features != len(st["feature_columns"]):
-        raise FeatureMismatchError(f"{path}: model expects {mc.n_features} features but lists {len(st['feature_columns'])} columns")
-    model = SignalModel(mc)
+        hint = "; load a multi-task checkpoint with sequence_fx.multitask.load_multitask_model" if "multitask" in str(st.get("format")) else ""
+        raise ValueError(f"{path} is not a sequence_fx model checkpoint (format {st.get('format')!r}, expected {MODEL_FORMAT!r}){hint}")
+    model = SignalModel(ModelConfig.from_dict(st["model_cfg"]))
+    fields_ = _predictor_fields(st, path)
     model.load_state_dict(st["model"])
     model.to(torch.device(resolve_device(device))).eval()
-    return SignalPredictor(model, _data_cfg_from(st["data_cfg"]), FeatureConfig.from_dict(st["feat_cfg"]), list(st["feature_columns"]),
-                           Scaler.from_dict(st["scaler"]), st["pair"],
-                           {"epoch": st["epoch"], "val_loss": st["val_loss"], "cache_key": st.get("cache_key"), "spec": st.get("spec") or {},
-                            "dataset_spec": st.get("dataset_spec")})
+    return SignalPredictor(model, **fields_)
 
 # %% ../nbs/03a_training.ipynb
+def predictor_inputs(pred:SignalPredictor, # a loaded predictor (its feature columns, window and scaler)
+                     prepared:PreparedDataset, # the dataset to feed it
+                    ) -> np.ndarray:
+    "The dataset's features scaled with the *checkpoint's* scaler, after checking columns and window length match."
+    check_feature_columns(pred.feature_columns, prepared.feature_columns, where="the model")
+    if pred.data_cfg.t_in != prepared.data_cfg.t_in:
+        raise ValueError(f"the model was trained with t_in={pred.data_cfg.t_in}, the dataset has t_in={prepared.data_cfg.t_in}")
+    # the checkpoint's own scaler: another split of the same bars has another scaler, and the model never saw that one
+    return pred.scaler.transform(prepared.frame[pred.feature_columns])
+
 @torch.no_grad()
 def predict_proba(model_or_path, # a SignalPredictor, a best_model.pt path / run dir, or a bare SignalModel
                   prepared:PreparedDataset, # the dataset to predict on
                   split:str="test", # 'train', 'val' or 'test'
-                  batch_size:int=512, device:str="cpu") -> tuple[np.ndarray, np.ndarray]:
+                  batch_size:int=512, # windows per forward pass
+                  device:str="cpu", # where a model loaded from a path runs
+                 ) -> tuple[np.ndarray, np.ndarray]:
     "(sample_index, outputs): the split's window-end row positions and probabilities [n, C] (or returns [n] for regression)."
     if isinstance(model_or_path, (str, Path)): model_or_path = load_signal_model(model_or_path, device)
     if isinstance(model_or_path, SignalPredictor):
         pred = model_or_path
-        check_feature_columns(pred.feature_columns, prepared.feature_columns, where="the model")
-        if pred.data_cfg.t_in != prepared.data_cfg.t_in:
-            raise ValueError(f"the model was trained with t_in={pred.data_cfg.t_in}, the dataset has t_in={prepared.data_cfg.t_in}")
-        # the checkpoint's own scaler: another split of the same bars has another scaler, and the model never saw that one
-        X = pred.scaler.transform(prepared.frame[pred.feature_columns])
+        X = predictor_inputs(pred, prepared)
     else:                                     # a bare SignalModel carries no scaler: the dataset's is assumed to be its own
         if model_or_path.cfg.n_features != len(prepared.feature_columns):
             raise FeatureMismatchError(f"the model expects {model_or_path.cfg.n_features} features, the dataset has {len(prepared.feature_columns)}")

@@ -109,8 +109,11 @@ def test_console_scripts_start_through_the_thread_friendly_launchers(cli):
     import subprocess, sys
     eps = {e.name: e.value for e in entry_points(group="console_scripts") if e.name.startswith("sfx-")}
     assert eps == {"sfx-prepare": "sequence_fx.data:sfx_prepare", "sfx-train": "sequence_fx.data:sfx_train",
+                   "sfx-train-multitask": "sequence_fx.data:sfx_train_multitask",
                    "sfx-evaluate": "sequence_fx.data:sfx_evaluate", "sfx-gdelt-download": "sequence_fx.data:sfx_gdelt_download",
-                   "sfx-ensemble": "sequence_fx.data:sfx_ensemble"}
+                   "sfx-ensemble": "sequence_fx.data:sfx_ensemble", "sfx-a3c": "sequence_fx.data:sfx_a3c",
+                   "sfx-sac": "sequence_fx.data:sfx_sac", "sfx-pipeline": "sequence_fx.data:sfx_pipeline",
+                   "sfx-tune": "sequence_fx.data:sfx_tune"}
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     run = lambda start: subprocess.run([sys.executable, "-c", SPY.format(start=start)], capture_output=True, text=True, env=env, timeout=300)
     r = run("from sequence_fx.data import sfx_train\ntry: sfx_train()\nexcept SystemExit: pass")
