@@ -8,7 +8,7 @@ Input: `random_bars(n)` (a random walk, M1 spacing) prepared with DataConfig(t_i
 (a small validation split: fit() validates every epoch, and that is not what is measured here) and the default FeatureConfig; the same dataset saved as the prepared dataset (frame.parquet, what the in-memory trainer loads) and
 written as shards (`write_shards`, `--shard-rows` rows each, what the stream reads).
 
-1. Peak memory (max RSS of a fresh process, `resource.getrusage`): each path loads its data and runs one full epoch of
+1. Peak memory (VmHWM of a fresh process: ru_maxrss is not used, Linux carries the parent's peak across fork+exec): each path loads its data and runs one full epoch of
    its training batches (every training window gathered once, no model), then a short `fit()` run (the shared
    trainer loop, default SignalModel). In-memory: `PreparedDataset.load` + the scaled matrix + `BatchWindows` under a
    `DistributedSampler`, as `train()` does. Stream: `StreamWindows` over the shards and nothing else (it never sees the
@@ -25,6 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+
+def peak_mb() -> float:
+    "This process's peak RSS in MB: VmHWM of its own address space (ru_maxrss would carry the parent's peak across fork+exec)."
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 def child(mode:str, root:str, steps:int, threads:int):
     "Fresh process: one full data epoch then a short fit() run on one path; prints its peak RSS (MB) as JSON."
@@ -47,11 +53,11 @@ def child(mode:str, root:str, steps:int, threads:int):
         nf, nc = len(tr.cols), tr.info["n_classes"]
         n = sum(len(y) for _, y in tr)
     t_epoch = time.perf_counter() - t0
-    data_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    data_mb = peak_mb()
     model = SignalModel(ModelConfig(n_features=nf, n_classes=nc))
     with tempfile.TemporaryDirectory() as d:
         fit(model, SupervisedObjective(nc), tr, va, {"feature_columns": []}, tc, d)
-    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "data_mb": data_mb, "windows": n, "data_epoch_s": t_epoch}))
+    print(json.dumps({"peak_mb": peak_mb(), "data_mb": data_mb, "windows": n, "data_epoch_s": t_epoch}))
 
 
 def make(root:Path, n:int, shard_rows:int):
@@ -85,6 +91,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30, help="optimiser steps timed per run")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--memory-only", action="store_true", help="skip the throughput runs")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child: return child(a.child[0], a.child[1], a.steps, a.threads)
@@ -104,7 +111,7 @@ def main():
                                     "--threads", str(a.threads)], capture_output=True, text=True)
                 if p.returncode: sys.exit(f"child {mode} failed:\n{p.stderr[-3000:]}")
                 r[mode] = json.loads(p.stdout.strip().splitlines()[-1])
-            r["sps"] = throughput(ds, root, steps, a.threads, rounds)
+            r["sps"] = None if a.memory_only else throughput(ds, root, steps, a.threads, rounds)
             res[k] = r; del ds
             print(f"\n{k:>2}x: {r['rows']:,} bars, {r['memory']['windows']:,} training windows, prepared dataset {r['prepared_mb']:.0f} MB, "
                   f"{r['shards']} shards (prepare + write {t_make:.0f} s)")
@@ -112,7 +119,7 @@ def main():
                 print(f"    peak RSS, {mode:6s}: {r[mode]['peak_mb']:7.0f} MB, {r[mode]['data_mb']:7.0f} MB after the data epoch (it took {r[mode]['data_epoch_s']:.1f} s, "
                       f"{r[mode]['windows']:,} windows)")
             s = r["sps"]
-            print(f"    fit() throughput: in-memory {s['in-memory']:.0f} samples/s, stream {s['stream']:.0f} samples/s, "
+            if s: print(f"    fit() throughput: in-memory {s['in-memory']:.0f} samples/s, stream {s['stream']:.0f} samples/s, "
                   f"stream / in-memory = {s['stream'] / s['in-memory']:.2f}")
     print("\nscaling 1x -> 10x rows (peak RSS ratio; 1.0 = flat): in-memory "
           f"{res[10]['memory']['peak_mb'] / res[1]['memory']['peak_mb']:.2f}, stream {res[10]['stream']['peak_mb'] / res[1]['stream']['peak_mb']:.2f}; "
