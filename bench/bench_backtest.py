@@ -9,7 +9,8 @@ on ~1 bar in 20, like a model's argmax with some persistence; then the same with
 split trades, so the ledger takes its FIFO loop). Both engines get the same bars, positions, ExecutionConfig and
 bootstrap settings, and must agree (final equity, every trade).
 
-Printed per size: the default call `backtest_vectorized(bars, position, cfg)` (equity, costs, FIFO ledger, stats and
+Also the Sharpe interval alone, as it was before issue 11 (`sharpe_ci_before`, kept here) and now, interleaved on
+the default call's returns and block length (same draws, same interval). Printed per size: the default call `backtest_vectorized(bars, position, cfg)` (equity, costs, FIFO ledger, stats and
 the block-bootstrap Sharpe interval) beside `backtest_backtesting_py(bars, position, cfg)` (backtesting.py, plus the
 same interval on its equity) and their ratio; the parts of our call (core, + ledger, + interval); and, last, how each
 figure grew from 1x to 10x the bars (10 = linear; more means something super-linear). Best of k runs (shared machine).
@@ -18,7 +19,23 @@ import argparse, os, time
 os.environ.setdefault("TQDM_DISABLE", "1")   # backtesting.py draws a progress bar per run
 import numpy as np, pandas as pd
 from sequence_fx.data import load_sample
-from sequence_fx.backtest import ExecutionConfig, backtest_vectorized, backtest_backtesting_py, compare_engines
+from sequence_fx.backtest import ExecutionConfig, backtest_vectorized, backtest_backtesting_py, compare_engines, sharpe_ci, block_length
+
+def sharpe_ci_before(r, ppy, n_boot=1000, block=None, seed=0, level=0.95):
+    "sharpe_ci as it was before issue 11's rewrite (same draws; gathers of [n_boot, blocks] at once, uncentred sums): the 'before' row."
+    from sequence_fx.backtest import bootstrap_ci
+    r = np.asarray(r, float); n = len(r)
+    block = max(1, min(n, int(block or round(n ** (1 / 3)))))
+    rr = np.r_[r, r[:block - 1]]
+    c1, c2 = np.r_[0, np.cumsum(rr)], np.r_[0, np.cumsum(rr * rr)]
+    s1, s2 = c1[block:block + n] - c1[:n], c2[block:block + n] - c2[:n]
+    nb = -(-n // block); m = nb * block
+    starts = np.random.default_rng(seed).integers(0, n, size=(n_boot, nb))
+    t1, t2 = s1[starts].sum(1), s2[starts].sum(1)
+    var = (t2 - t1 * t1 / m) / (m - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sh = np.where(var > 1e-30, (t1 / m) / np.sqrt(np.maximum(var, 0)) * np.sqrt(ppy), np.nan)
+    return bootstrap_ci(sh, level)
 
 def long_bars(n:int) -> pd.DataFrame:
     "n hourly bars: the real EURUSD sample's bar-to-bar moves, replayed end to end (prices stay realistic)."
@@ -56,7 +73,12 @@ def run(n:int, seed:int=0) -> dict:
     t["ours, confidence-sized signal"], cv = best(lambda: backtest_vectorized(bars, pos * size, cfg), 3)
     t["backtesting.py, confidence-sized"], cb = best(lambda: backtest_backtesting_py(bars, pos * size, cfg), 1)
     d1, d2 = compare_engines(v, b), compare_engines(cv, cb)
-    return {"n": n, "t": t, "trades": v.stats["n_trades"], "trades_sized": cv.stats["n_trades"], "diff": max(d1.values()), "diff_sized": max(d2.values())}
+    r = v.equity.to_numpy(); r = r[1:] / r[:-1] - 1; blk = block_length(r)   # the interval the default call computes
+    for _ in range(2):                                                        # interleaved: before, after, before, after
+        tb, ci_b = best(lambda: sharpe_ci_before(r, 6000, block=blk), 1); ta, ci_a = best(lambda: sharpe_ci(r, 6000, block=blk), 1)
+        t["sharpe_ci before #11"] = min(t.get("sharpe_ci before #11", 1e9), tb); t["sharpe_ci now"] = min(t.get("sharpe_ci now", 1e9), ta)
+    assert np.allclose(ci_b, ci_a, rtol=1e-6), (ci_b, ci_a)                   # the same draws, the same interval
+    return {"n": n, "block": blk, "t": t, "trades": v.stats["n_trades"], "trades_sized": cv.stats["n_trades"], "diff": max(d1.values()), "diff_sized": max(d2.values())}
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,6 +96,8 @@ def main():
         print(f"  default call: backtesting.py / ours = {t['backtesting.py, default call'] / t['ours, default call']:.0f}x; "
               f"Sharpe interval = {100 * (t['ours, default call'] - t['ours: core + FIFO ledger']) / t['ours, default call']:.0f}% of our call; "
               f"confidence-sized: {t['backtesting.py, confidence-sized'] / t['ours, confidence-sized signal']:.0f}x")
+        print(f"  sharpe_ci alone ({r['n'] - 1:,} returns, block {r['block']}, 1000 resamples): "
+              f"before #11 / now = {t['sharpe_ci before #11'] / t['sharpe_ci now']:.1f}x")
     small, large = rows
     print("\nscaling 1x -> 10x bars (10 = linear): " + ", ".join(f"{k} {large['t'][k] / small['t'][k]:.1f}" for k in small["t"]))
 

@@ -8,6 +8,7 @@ import logging, math, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -264,11 +265,44 @@ def block_bootstrap_indices(n:int, # rows in the sample
     starts = rng.integers(0, n, size=(n_boot, nb))
     return ((starts[:, :, None] + np.arange(block)) % n).reshape(n_boot, -1)[:, :n]
 
+@numba.njit(cache=True, nogil=True)
+def _lag_products(eps, m):
+    "sum_t eps[t + i] * eps[t] for i = 0..m (one thread, in order: no BLAS threads to oversubscribe a busy machine)."
+    n, out = len(eps), np.zeros(m + 1)
+    for i in range(m + 1):
+        s = 0.0
+        for t in range(n - i): s += eps[t + i] * eps[t]
+        out[i] = s
+    return out
+
+def _optimal_block_circular(x:np.ndarray) -> float:
+    "Politis-White (2004; Patton-Politis-White 2009) circular-bootstrap block length of one series: arch's `_single_optimal_block`, ported."
+    nobs = len(x); eps = x - x.mean()
+    b_max = math.ceil(min(3 * math.sqrt(nobs), nobs / 3))
+    kn = max(5, int(math.log10(nobs)))
+    m_max = int(math.ceil(math.sqrt(nobs))) + kn
+    cv = 2 * math.sqrt(math.log10(nobs) / nobs)
+    cross = _lag_products(eps, m_max)
+    sq = np.r_[0, np.cumsum(eps * eps)]
+    i = np.arange(m_max + 1)
+    v1, v2 = sq[nobs] - sq[np.minimum(i + 1, nobs)], sq[np.maximum(nobs - i - 1, 0)]   # sums of squares of the two overlaps
+    with np.errstate(invalid="ignore", divide="ignore"):
+        small = np.abs(cross) / np.sqrt(v1 * v2) < cv                 # NaN (empty overlap) counts as significant, as in arch
+    opt_m = next((k - kn for k in range(kn, m_max + 1) if small[k - kn:k].all()), None)
+    m = min(2 * max(opt_m, 1) if opt_m is not None else m_max, m_max)
+    acv = cross / nobs
+    k = np.arange(1, m + 1)
+    lam = np.where(k / m <= 0.5, 1.0, 2 * (1 - k / m))
+    g, lr_acv = float(np.sum(2 * lam * k * acv[1:m + 1])), float(acv[0] + np.sum(2 * lam * acv[1:m + 1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b_cb = ((2 * g ** 2) / (4 / 3 * lr_acv ** 2)) ** (1 / 3) * nobs ** (1 / 3)
+    return min(b_cb, b_max)
+
 def block_length(x, # a series [n] or several [n, k] (the longest block any of them needs is used)
                  min_block:int=1, # never shorter than this (e.g. a few x t_out for overlapping labels)
                 ) -> int:
-    "Data-driven circular block-bootstrap length (Politis-White, via `arch`), at least `min_block`, at most n."
-    from arch.bootstrap import optimal_block_length
+    """Data-driven circular block-bootstrap length (Politis-White, the rule `arch.bootstrap.optimal_block_length` implements,
+    ported: O(n sqrt n) in one compiled single-threaded loop, no `arch` import), at least `min_block`, at most n."""
     x = np.asarray(x, float)
     x = x.reshape(len(x), -1)
     n = len(x)
@@ -276,8 +310,7 @@ def block_length(x, # a series [n] or several [n, k] (the longest block any of t
     x = x[:, np.nanstd(x, axis=0) > 0] if n > 1 else x[:, :0]        # a constant column has no autocorrelation to keep
     b = 1.0
     if x.shape[1] and n >= 8:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            v = optimal_block_length(np.nan_to_num(x))["circular"].to_numpy(float)
+        v = np.array([_optimal_block_circular(np.ascontiguousarray(np.nan_to_num(x[:, j]))) for j in range(x.shape[1])])
         v = v[np.isfinite(v)]
         if len(v): b = float(v.max())
     return int(min(n, max(int(min_block), math.ceil(b))))
@@ -304,22 +337,44 @@ def sharpe_ratio(r:np.ndarray, ppy:float) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sd > 1e-15, r.mean(axis=-1) / sd * np.sqrt(ppy), np.nan)
 
+@numba.njit(cache=True, nogil=True)
+def _resample_sums(s, idx, t):
+    "t[b] = sum over k of s[idx[b, k]] (both columns): one pass, one cache line per drawn block."
+    for b in range(idx.shape[0]):
+        t1 = 0.0; t2 = 0.0
+        for k in range(idx.shape[1]):
+            j = idx[b, k]; t1 += s[j, 0]; t2 += s[j, 1]
+        t[b, 0] = t1; t[b, 1] = t2
+
 def sharpe_ci(r:np.ndarray, # bar returns
               ppy:float, # bars per year
-              n_boot:int=1000, block:int|None=None, seed:int=0, level:float=0.95) -> tuple[float, float]:
-    "Block-bootstrap interval of the annualised Sharpe, from per-block sums (O(n_boot x blocks), not x bars)."
+              n_boot:int=1000, # bootstrap resamples
+              block:int|None=None, # block length (default: round(n ** (1/3)); backtest_stats passes `block_length` of r)
+              seed:int=0, # resampling seed (the interval is a pure function of r and these arguments)
+              level:float=0.95, # interval coverage
+             ) -> tuple[float, float]:
+    """Circular moving-block bootstrap interval of the annualised Sharpe, resampling block statistics, not rows.
+    The sum and sum of squares of the (centred) block that starts at every row are computed once by cumulative sums,
+    O(n); a resample draws `ceil(n / block)` starts, exactly as `block_bootstrap_indices` would, and adds up
+    their statistics in one compiled pass over draws generated a few MB at a time (no [n_boot, n] temporaries)."""
     r = np.asarray(r, float); n = len(r)
     if n < 2 or n_boot < 1: return (float("nan"), float("nan"))
     block = max(1, min(n, int(block or round(n ** (1 / 3)))))
-    rr = np.r_[r, r[:block - 1]] # circular
-    c1, c2 = np.r_[0, np.cumsum(rr)], np.r_[0, np.cumsum(rr * rr)]
-    s1, s2 = c1[block:block + n] - c1[:n], c2[block:block + n] - c2[:n] # sums over the block starting at each row
+    mu = r.mean(); d = r - mu                                    # centred, so the variance below does not cancel
+    dd = np.r_[d, d[:block - 1]]                                 # circular
+    c1, c2 = np.r_[0, np.cumsum(dd)], np.r_[0, np.cumsum(dd * dd)]
+    s = np.empty((n, 2))                                         # per start row: block sum, block sum of squares
+    s[:, 0], s[:, 1] = c1[block:block + n] - c1[:n], c2[block:block + n] - c2[:n]
     nb = -(-n // block); m = nb * block
-    starts = np.random.default_rng(seed).integers(0, n, size=(n_boot, nb))
-    t1, t2 = s1[starts].sum(1), s2[starts].sum(1)
+    rng, t = np.random.default_rng(seed), np.empty((n_boot, 2))
+    step = max(1, (1 << 20) // nb)                               # resamples per batch of draws (~4 MB of indices)
+    for a in range(0, n_boot, step):                             # the same stream whatever the batch size
+        idx = rng.integers(0, n, size=(min(step, n_boot - a), nb), dtype=np.uint32 if n < 2**32 else np.int64)
+        _resample_sums(s, idx, t[a:a + len(idx)])
+    t1, t2 = t[:, 0], t[:, 1]
     var = (t2 - t1 * t1 / m) / (m - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sh = np.where(var > 1e-30, (t1 / m) / np.sqrt(np.maximum(var, 0)) * np.sqrt(ppy), np.nan)
+        sh = np.where(var > 1e-30, (mu + t1 / m) / np.sqrt(np.maximum(var, 0)) * np.sqrt(ppy), np.nan)
     return bootstrap_ci(sh, level)
 
 def backtest_stats(equity:pd.Series, # equity at each close

@@ -15,22 +15,22 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler, get_worker_info
 from tqdm.auto import tqdm
 
 from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair, cpu_threads, resolve_device
 from .features import FeatureConfig, make_features
-from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates
+from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates, write_shards
 from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
 from .encoder import ModelConfig, SignalModel
 
 # %% auto 0
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything', 'warmup_cosine',
-           'ShardSampler', 'BatchWindows', 'class_weights', 'Objective', 'SupervisedObjective', 'save_state',
-           'save_checkpoint_dir', 'CheckpointError', 'load_state', 'CheckpointWriter', 'latest_checkpoint', 'rng_state',
-           'set_rng_state', 'run_epoch', 'TrainResult', 'train', 'fit', 'FeatureMismatchError', 'check_feature_columns',
-           'read_history', 'plot_history', 'SignalPredictor', 'load_signal_model', 'predictor_inputs', 'predict_proba',
-           'train_command', 'train_cli']
+           'ShardSampler', 'BatchWindows', 'StreamWindows', 'class_weights', 'Objective', 'SupervisedObjective',
+           'save_state', 'save_checkpoint_dir', 'CheckpointError', 'load_state', 'CheckpointWriter',
+           'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch', 'TrainResult', 'train', 'fit',
+           'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history', 'SignalPredictor',
+           'load_signal_model', 'predictor_inputs', 'predict_proba', 'train_command', 'train_cli']
 
 # %% ../nbs/03a_training.ipynb
 log = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ class TrainingConfig:
     max_steps_per_epoch: int = 0 # cap optimiser steps per epoch (quick checks, benchmarks); 0 = full epoch
     num_threads: int = 0 # torch CPU threads (torch.set_num_threads); 0 leaves torch's default
     progress: bool = True # tqdm progress bar
+    stream: bool = False # train from Parquet shards (run_dir/shards) with bounded memory instead of the in-memory matrix
+    stream_buffer_shards: int = 4 # shards held (and shuffled together) at once when streaming
+    shard_rows: int = 100_000 # rows per Parquet shard when streaming
 
     def to_dict(self) -> dict: return asdict(self)
     @classmethod
@@ -102,6 +105,109 @@ def _collate(batch):
     if isinstance(batch, tuple): return batch                            # already batched by __getitems__
     xs, ys = zip(*batch)
     return torch.stack(xs), torch.stack([torch.as_tensor(y) for y in ys])
+
+# %% ../nbs/03a_training.ipynb
+class StreamWindows(IterableDataset):
+    "Whole batches (x [B, t_in, F], y [B]) of one split, streamed from `write_shards` Parquet shards with bounded memory."
+    def __init__(self, directory, # written by sequence_fx.dataset.write_shards
+                 split:str="train", # 'train', 'val' or 'test'
+                 batch_size:int=64, # windows per batch
+                 shuffle:bool=True, # shuffle the shard order and the samples of each buffer (seeded by seed and epoch)
+                 buffer_shards:int=4, # shards loaded and mixed at once: memory is this many shards, whatever the dataset size
+                 pad:bool=True, # every consumer yields the same number of batches (DDP lock-step); False: each sample exactly once
+                 seed:int=0, # shuffling seed
+                 workers:int=0, # DataLoader worker processes that will iterate this (0: the main process)
+                ):
+        import pyarrow.parquet as pq
+        from sequence_fx.dataset import SPLITS
+        if split not in SPLITS: raise DataError(f"split must be one of {SPLITS}, not {split!r}")
+        if batch_size < 1 or buffer_shards < 1: raise ValueError(f"batch_size and buffer_shards must be >= 1 (got {batch_size}, {buffer_shards})")
+        self.dir, self.split, self.batch_size, self.shuffle = Path(directory), split, int(batch_size), shuffle
+        self.buffer_shards, self.pad, self.seed, self.workers, self.epoch = int(buffer_shards), pad, seed, int(workers), 0
+        info_path = self.dir / "shards.json"
+        if not info_path.exists(): raise FileNotFoundError(f"{info_path} not found: write the shards with sequence_fx.dataset.write_shards")
+        self.info = json.loads(info_path.read_text())
+        self.t_in, self.cols, self.code = self.info["t_in"], self.info["feature_columns"], SPLITS.index(split)
+        self.files = [s["file"] for s in self.info["shards"]]
+        self.counts = []                                 # samples of this split per shard (two small columns read per shard)
+        for f in self.files:
+            t = pq.read_table(self.dir / f, columns=["own", "split"])
+            self.counts.append(int((t.column("own").to_numpy() & (t.column("split").to_numpy() == self.code)).sum()))
+        self.n_samples = int(sum(self.counts))
+        self.offs = torch.arange(-self.t_in + 1, 1)
+
+    def set_epoch(self, epoch:int): self.epoch = int(epoch)
+
+    def _consumers(self) -> int: return _world() * max(1, self.workers)
+    def _range(self, me:int, total:int) -> tuple[int, int]: return self.n_samples * me // total, self.n_samples * (me + 1) // total
+    def _target(self, me:int, total:int) -> int:
+        "Samples consumer `me` yields: its range, padded to the longest range when `pad`."
+        a, b = self._range(me, total)
+        return -(-self.n_samples // total) if self.pad and self.n_samples else b - a
+
+    def __len__(self) -> int:
+        "Batches this process's DataLoader yields (its workers together)."
+        total, w = self._consumers(), max(1, self.workers)
+        rank = _world_rank()
+        return sum(-(-self._target(rank * w + k, total) // self.batch_size) for k in range(w))
+
+    def _read(self, k:int):
+        "Scaled features [rows, F] (float32), targets [rows] and the local rows that end a sample of this split, of shard k."
+        import pyarrow.parquet as pq
+        t = pq.read_table(self.dir / self.files[k], columns=[*self.cols, "y", "own", "split"])
+        X = np.empty((t.num_rows, len(self.cols)), np.float32)
+        for j, c in enumerate(self.cols): X[:, j] = t.column(c).to_numpy()
+        ends = np.flatnonzero(t.column("own").to_numpy() & (t.column("split").to_numpy() == self.code))
+        return X, t.column("y").to_numpy(), ends
+
+    def __iter__(self):
+        wi = get_worker_info()
+        w = max(1, self.workers)
+        me = _world_rank() * w + (wi.id if wi else 0)
+        yield from self.batches(me, self._consumers())
+
+    def batches(self, me:int, # this consumer (rank x workers + worker)
+                total:int, # all consumers
+               ):
+        "The batches of consumer `me` of `total` in this epoch (what `__iter__` yields in each worker of each rank)."
+        rng = np.random.default_rng([self.seed, self.epoch])          # the same shard order on every consumer
+        order = [k for k in (rng.permutation(len(self.files)) if self.shuffle else range(len(self.files))) if self.counts[k]]
+        lo, hi = self._range(me, total)
+        pieces, pos = [], 0                                             # (shard, first, last sample) of my range
+        for k in order:
+            a, b = max(lo, pos), min(hi, pos + self.counts[k])
+            if a < b: pieces.append((k, a - pos, b - pos))
+            pos += self.counts[k]
+        extra = self._target(me, total) - (hi - lo)
+        if extra and not pieces: raise ValueError(f"{self.split}: {self.n_samples} samples cannot feed {total} consumers")
+        mine = np.random.default_rng([self.seed, self.epoch, me + 1])  # this consumer's own permutations
+        B, carry = self.batch_size, None
+        for g in range(0, len(pieces), self.buffer_shards):
+            group = pieces[g:g + self.buffer_shards]
+            Xs, ys, ends, off = [], [], [], 0
+            for k, a, b in group:
+                X, y, e = self._read(k)
+                Xs.append(X); ys.append(y); ends.append(off + e[a:b]); off += len(X)
+            X, y, ends = torch.from_numpy(np.concatenate(Xs)), torch.from_numpy(np.concatenate(ys)), np.concatenate(ends)
+            if self.shuffle: ends = ends[mine.permutation(len(ends))]
+            if g + self.buffer_shards >= len(pieces) and extra: ends = np.r_[ends, mine.choice(ends, extra)]   # DDP padding
+            last = g + self.buffer_shards >= len(pieces)
+            i = 0
+            if carry is not None:                                       # fill the carried partial batch first
+                t = torch.from_numpy(ends[:B - len(carry[1])]); i = len(t)
+                carry = (torch.cat([carry[0], X[t[:, None] + self.offs]]), torch.cat([carry[1], y[t]]))
+                if len(carry[1]) < B and not last: continue
+                yield carry; carry = None
+            while i < len(ends):
+                t = torch.from_numpy(ends[i:i + B]); i += len(t)
+                xb, yb = X[t[:, None] + self.offs], y[t]
+                if len(t) < B and not last: carry = (xb, yb)            # windows copied out; the buffer can go
+                else: yield xb, yb
+        if carry is not None: yield carry
+
+def _world() -> int: return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+def _world_rank() -> int: return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
 
 # %% ../nbs/03a_training.ipynb
 def class_weights(y:np.ndarray, # class labels of the training samples
@@ -388,13 +494,31 @@ def train(prepared:PreparedDataset, # the dataset (windows, labels, splits, scal
     mc = replace(model_cfg or ModelConfig(), n_features=len(prepared.feature_columns), n_classes=n_classes)
     model = SignalModel(mc)
     w = class_weights(prepared.y[prepared.sample_index("train")], n_classes) if n_classes and tc.class_weighting else None
-    return fit(model, SupervisedObjective(n_classes, w), BatchWindows(prepared.window_dataset("train")),
-               BatchWindows(prepared.window_dataset("val")), _predict_meta(prepared, mc), tc, run_dir, resume_from)
+    if tc.stream: train_ds, val_ds = _shard_streams(prepared, tc, Path(run_dir) / "shards")
+    else: train_ds, val_ds = BatchWindows(prepared.window_dataset("train")), BatchWindows(prepared.window_dataset("val"))
+    return fit(model, SupervisedObjective(n_classes, w), train_ds, val_ds, _predict_meta(prepared, mc), tc, run_dir, resume_from)
+
+def _shard_streams(prepared:PreparedDataset, tc:TrainingConfig, directory:Path):
+    "Write `prepared` as Parquet shards (rank 0; the others wait) and open the train/val streams over them."
+    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        had_X = prepared._X is not None
+        write_shards(prepared, directory, tc.shard_rows)
+        if not had_X: prepared._X = None                     # the scaled matrix was only needed to write the shards
+    if dist.is_available() and dist.is_initialized(): dist.barrier()
+    else:
+        t0 = time.time()
+        while not (directory / "shards.json").exists():
+            if time.time() - t0 > 600: raise TimeoutError(f"rank {rank}: rank 0 did not write {directory}/shards.json within 10 min")
+            time.sleep(0.5)
+    kw = dict(buffer_shards=tc.stream_buffer_shards, seed=tc.seed, workers=tc.num_workers)
+    return (StreamWindows(directory, "train", tc.batch_size, shuffle=True, pad=True, **kw),
+            StreamWindows(directory, "val", 4 * tc.batch_size, shuffle=False, pad=False, **kw))
 
 def fit(model:nn.Module, # the model, built after seed_everything(train_cfg.seed); moved to the device here
         objective:Objective, # the loss, its metrics and hooks, and any state it learns
-        train_ds, # training windows: a Dataset of (x, y), e.g. BatchWindows (whole-batch gathers)
-        val_ds, # validation windows, same kind
+        train_ds, # training windows: a Dataset of (x, y), e.g. BatchWindows (whole-batch gathers), or a StreamWindows
+        val_ds, # validation windows, same kind (a StreamWindows with pad=False when streaming)
         meta:dict, # plain dict stored in every checkpoint: what inference needs (configs, feature columns, scaler, ...)
         train_cfg:TrainingConfig|None=None, # optimisation and checkpointing
         run_dir="runs/train", # where metrics, checkpoints and best_model.pt go
@@ -411,15 +535,22 @@ def fit(model:nn.Module, # the model, built after seed_everything(train_cfg.seed
 
 def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, model_format, match_keys, ctx:_Dist) -> TrainResult:
     # -- set-up: data, optimiser, schedule
-    if len(train_ds) == 0 or len(val_ds) == 0:
-        raise ValueError(f"train: empty split (train={len(train_ds)}, val={len(val_ds)} windows); use more bars or a shorter t_in")
+    n_tr, n_va = (getattr(d, "n_samples", None) or len(d) for d in (train_ds, val_ds))
+    if n_tr == 0 or n_va == 0:
+        raise ValueError(f"train: empty split (train={n_tr}, val={n_va} windows); use more bars or a shorter t_in")
     model.to(ctx.device); objective.to(ctx.device)
-    sampler = DistributedSampler(train_ds, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=tc.seed)
     loader_gen = torch.Generator().manual_seed(tc.seed)
+    streaming = isinstance(train_ds, IterableDataset)
     dl_kw = dict(num_workers=tc.num_workers, collate_fn=_collate, pin_memory=ctx.device.type == "cuda",
-                 persistent_workers=tc.num_workers > 0)
-    train_dl = DataLoader(train_ds, batch_size=tc.batch_size, sampler=sampler, generator=loader_gen, **dl_kw)
-    val_dl = DataLoader(val_ds, batch_size=4 * tc.batch_size, sampler=ShardSampler(len(val_ds), ctx.rank, ctx.world), **dl_kw)
+                 persistent_workers=tc.num_workers > 0 and not streaming)   # a stream's workers must see each new epoch
+    if streaming:                             # whole batches, partitioned across ranks and workers by the stream itself
+        train_dl, val_dl = DataLoader(train_ds, batch_size=None, **dl_kw), DataLoader(val_ds, batch_size=None, **dl_kw)
+        set_epoch = train_ds.set_epoch
+    else:
+        sampler = DistributedSampler(train_ds, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=tc.seed)
+        train_dl = DataLoader(train_ds, batch_size=tc.batch_size, sampler=sampler, generator=loader_gen, **dl_kw)
+        val_dl = DataLoader(val_ds, batch_size=4 * tc.batch_size, sampler=ShardSampler(len(val_ds), ctx.rank, ctx.world), **dl_kw)
+        set_epoch = sampler.set_epoch
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0},
@@ -455,7 +586,7 @@ def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, mod
     # -- the loop
     try:
         for epoch in range(state["epoch"] + 1, tc.epochs + 1):
-            sampler.set_epoch(epoch)
+            set_epoch(epoch)
             tr = run_epoch(net, train_dl, objective, ctx.device, opt, sched, tc.grad_clip, amp, tc.max_steps_per_epoch,
                            desc=f"epoch {epoch}/{tc.epochs}", progress=tc.progress and ctx.main)
             if not math.isfinite(tr["loss"]):
@@ -707,6 +838,8 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
                   class_weighting:bool=True, # weight the loss by inverse class frequency of the training split
                   threads:int=0, # torch CPU threads per process (0: min(4, cores / processes per node))
                   progress:bool=True, # show a progress bar
+                  stream:bool=False, # train from Parquet shards written under <run-dir>/<pair>/shards, holding a few shards in memory, not the feature matrix
+                  stream_buffer_shards:int=4, # with --stream: shards loaded and shuffled together (memory ~ this x 100,000 rows x features x 4 bytes)
                   spec:DatasetSpec|None=None, # the dataset: the DatasetSpec flags, as for sfx-prepare (or --dataset)
                  ) -> list:
     "Train the supervised SignalModel for each pair on the dataset `--dataset` names or the dataset flags describe; prints each best checkpoint."
@@ -718,7 +851,8 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
                      attn_heads=attn_heads, dropout=dropout)
     tc = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, device=device, patience=patience, seed=seed,
                         num_workers=num_workers, compile=compile, max_steps_per_epoch=max_steps_per_epoch, progress=progress,
-                        class_weighting=class_weighting, num_threads=cpu_threads(threads))
+                        class_weighting=class_weighting, num_threads=cpu_threads(threads),
+                        stream=stream, stream_buffer_shards=stream_buffer_shards)
     ctx = _setup_distributed(device)          # under torchrun: join the group now, so rank 0 prepares data first
     out = []
     try:

@@ -37,3 +37,26 @@ def test_ranks_times_workers(shards, monkeypatch):
         monkeypatch.setattr(s, "_assignment", lambda me=me: (me, 4))
         seen += [r for _, _, r in s]
     assert sorted(seen) == list(ds.sample_index("train"))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_stream_windows_workers(shards, workers):
+    "StreamWindows (the trainer's --stream path) under real DataLoader workers: the in-memory training samples, each once."
+    from sequence_fx.training import StreamWindows
+    ds, d = shards
+    sw = StreamWindows(d, "train", batch_size=64, buffer_shards=2, pad=False, seed=3, workers=workers)
+    sw.set_epoch(2)
+    batches = list(DataLoader(sw, batch_size=None, num_workers=workers))
+    assert len(batches) == len(sw)
+    ends = np.concatenate([x[:, -1].numpy() for x, _ in batches])
+    ref = ds.X[ds.sample_index("train")]
+    assert len(ends) == len(ref) and (np.unique(ends, axis=0) == np.unique(ref, axis=0)).all()
+
+
+def test_sfx_train_stream(cli, tmp_path):
+    "sfx-train --stream on the sample: a checkpoint, and the shards it trained from."
+    r = cli("sfx-train", "--pairs", "eurusd", "--epochs", "1", "--max-steps-per-epoch", "3", "--stream", "--t-in", "32",
+            "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "runs"), "--no-progress", "--threads", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "runs" / "eurusd" / "best_model.pt").exists()
+    assert (tmp_path / "runs" / "eurusd" / "shards" / "shards.json").exists()
