@@ -8,13 +8,13 @@ import html as _html, json, logging, math, re
 from dataclasses import dataclass, field, asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr, t as _student_t
 
-from .data import DataError, atomic_write_text, check_pair, cpu_threads, resolve_device
+from .data import DataError, Device, atomic_write_text, check_pair, cpu_threads, resolve_device
 from .dataset import PreparedDataset, DataConfig, Scaler, classify, train_input_rows, sample_candidates, SPLITS
 from .prepare import (prepare, load_prepared, DatasetSpec, ACCESS_FIELDS, dataset_pairs, prepare_spec, resolve_dataset,
                                  truncation_audit)
@@ -1116,15 +1116,15 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      commission:float=0.0, # commission, fraction of traded value per side
                      slippage_pips:float=0.0, # adverse slippage per fill, in pips
                      threshold:float=0.0, # minimum probability of the chosen direction to trade
-                     sizing:str="fixed", # fixed or confidence
+                     sizing:Literal["fixed", "confidence"]="fixed", # fixed (one unit) or confidence (scaled by the probability edge)
                      walk_forward:int=0, # expanding-window folds to retrain and test (0: none)
                      wf_epochs:int=5, # epochs per walk-forward fold
                      wf_max_steps:int=0, # cap optimiser steps per epoch in walk-forward folds (0: full epochs)
                      report_dir:str="reports", # the report goes to <report-dir>/<pair>/
-                     split:str="test", # split to evaluate
+                     split:Literal["train", "val", "test"]="test", # split to evaluate
                      n_boot:int=1000, # bootstrap resamples for the intervals
                      seed:int=0, # seed for bootstrap and the random baseline
-                     device:str="auto", # device for inference and walk-forward training: auto, cpu, cuda
+                     device:Device="auto", # device for inference and walk-forward training: auto, cpu, cuda or cuda:N
                      threads:int=0, # torch CPU threads (0: min(4, cores))
                      truncation_audit:bool=True, # rebuild the features from truncated data to look for leaks (seconds; minutes with sentiment)
                      spec:DatasetSpec|None=None, # dataset flags, as for sfx-prepare: given explicitly, they change the checkpoint's options (e.g. --input)

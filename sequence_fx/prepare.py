@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, json, logging, re
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -173,9 +173,9 @@ class DatasetSpec(FlagGroup):
     "Every option that decides what a prepared dataset holds: one definition for sfx-prepare and every command that consumes a dataset."
     t_in: int = 120 # bars in each input window
     t_out: int = 10 # bars the label looks ahead
-    task_type: str = "classification" # classification | binary | regression
+    task_type: Literal["classification", "binary", "regression"] = "classification" # classification (down/flat/up) | binary (down/up) | regression (forward log return)
     timeframe: str = "1h" # bar timeframe: 1m, 5m, 15m, 1h, 4h, 1d ...
-    source: str = "sample" # sample (offline EURUSD H1) | histdata | csv
+    source: Literal["sample", "histdata", "csv"] = "sample" # sample (offline EURUSD H1) | histdata | csv
     input: str|None = None # input files for histdata/csv (a path, glob or directory; {pair} is replaced)
     source_tz: str|None = None # zone of the input's naive timestamps (histdata: EST = fixed UTC-5)
     flat_threshold: float = 5e-4 # |forward log return| <= this is 'flat'
@@ -184,7 +184,7 @@ class DatasetSpec(FlagGroup):
     purge: int|None = None # bars between splits (default t_in + t_out)
     feature_plugins: str|None = None # directory of plug-in feature .py files (never loaded implicitly)
     plugins: str = "" # comma-separated names of plug-in features to use
-    on_bad_rows: str = "raise" # raise | drop
+    on_bad_rows: Literal["raise", "drop"] = "raise" # raise | drop
     histdata_download: bool = False # download HistData M1 archives first (into data_dir/histdata/<pair>/) and use them
     years: str|None = None # years to download, e.g. 2022,2023 (with --histdata-download)
     histdata_mirror: str|None = None # base URL replacing HistData's (a mirror, or a local test server)
@@ -198,7 +198,7 @@ class DatasetSpec(FlagGroup):
     gdelt_mirror: str|None = None # base URL replacing GDELT's for downloads
     gdelt_download: bool = False # download the GKG batches the bars need before building features
     sentiment_model: str = "ProsusAI/finbert" # FinBERT: a save_pretrained directory, a name in the local HF cache, or 'none'
-    sentiment_device: str = "cpu" # device for FinBERT: cpu | cuda
+    sentiment_device: Literal["cpu", "cuda", "cuda:N"] = "cpu" # device for FinBERT: cpu | cuda
 
     def __post_init__(self): _check_options(self.source, self.source_tz, self.on_bad_rows)
     def to_dict(self) -> dict: return asdict(self)

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm.auto import tqdm
 
-from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair, cpu_threads, resolve_device
+from .data import DataError, Device, atomic_write, atomic_write_text, atomic_dir, check_pair, cpu_threads, resolve_device
 from .features import FeatureConfig, make_features
 from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates
 from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
@@ -693,7 +693,7 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
                   learning_rate:float=1e-3, # AdamW peak learning rate
                   batch_size:int=64, # windows per step (per process under DDP)
                   resume_from_checkpoint:str|None=None, # checkpoint_epoch_N directory (or a run dir: its newest) to resume from
-                  device:str="auto", # auto, cpu, cuda or cuda:N
+                  device:Device="auto", # auto, cpu, cuda or cuda:N
                   run_dir:str="runs", # each pair's run goes to <run-dir>/<pair>/
                   cnn_channels:str="32,32", # comma-separated conv channels (kernel 5 first, then 3)
                   lstm_hidden:int=32, # LSTM hidden size per direction
