@@ -51,11 +51,15 @@ def atomic_write(path, # file to (over)write
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
-def atomic_write_bytes(path, data:bytes):
+def atomic_write_bytes(path, # destination file; its directory is created if needed
+                       data:bytes, # the bytes to write
+                      ):
     "Write `data` to `path` atomically."
     with atomic_write(path, "wb") as f: f.write(data)
 
-def atomic_write_text(path, text:str):
+def atomic_write_text(path, # destination file; its directory is created if needed
+                      text:str, # the text, written as UTF-8
+                     ):
     "Write `text` (UTF-8) to `path` atomically."
     with atomic_write(path, "w") as f: f.write(text)
 
@@ -77,7 +81,9 @@ def atomic_dir(path): # directory to (re)create
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-def sha256_file(path, chunk:int=1<<20) -> str:
+def sha256_file(path, # the file to hash
+                chunk:int=1<<20, # bytes read per step (memory bound)
+               ) -> str:
     "Hex SHA-256 of a file's bytes, read in chunks."
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -92,21 +98,24 @@ PAIRS = {  # pair -> (base, quote); the majors and common crosses HistData serve
     "euraud": ("EUR", "AUD"), "eurcad": ("EUR", "CAD"), "gbpchf": ("GBP", "CHF"), "xauusd": ("XAU", "USD"),
 }
 
-def check_pair(pair:str) -> str:
+def check_pair(pair:str, # a currency pair in any common spelling: 'EUR/USD', 'EURUSD', 'eur_usd'
+              ) -> str:
     "Normalise 'EUR/USD', 'EURUSD', 'eur_usd' to 'eurusd'; raise `DataError` for a pair we do not know."
     p = re.sub(r"[^a-z]", "", str(pair).lower())
     if p not in PAIRS:
         raise DataError(f"unknown pair {pair!r}; known pairs: {', '.join(sorted(PAIRS))}")
     return p
 
-def pip_size(pair:str) -> float:
+def pip_size(pair:str, # a currency pair, e.g. 'usdjpy'
+            ) -> float:
     "Size of one pip: 0.01 for JPY-quoted pairs, 0.1 for gold, else 0.0001."
     base, quote = PAIRS[check_pair(pair)]
     return 0.01 if quote == "JPY" else 0.1 if base == "XAU" else 0.0001
 
 HISTDATA_TZ = "EST" # HistData.com: Eastern Standard Time with no daylight saving = fixed UTC-5
 
-def resolve_tz(name:str|None) -> tzinfo:
+def resolve_tz(name:str|None, # 'EST', 'UTC', 'UTC+02:00' or an IANA zone name such as 'Europe/London' (None: UTC)
+              ) -> tzinfo:
     "A source time zone: 'EST' (fixed UTC-5, HistData's), 'UTC', a fixed offset like 'UTC+02:00', or an IANA name."
     if name is None or str(name).upper() in ("EST", "EST-NODST", "UTC-5", "UTC-05:00"):
         return timezone(timedelta(hours=-5), "EST")
@@ -120,7 +129,10 @@ def resolve_tz(name:str|None) -> tzinfo:
     except (ZoneInfoNotFoundError, ValueError) as e:
         raise DataError(f"unknown source time zone {name!r}: use 'EST' (fixed UTC-5), 'UTC', 'UTC+02:00' or an IANA name like 'America/Chicago'") from e
 
-def to_utc(index:pd.DatetimeIndex, source_tz:str|None=HISTDATA_TZ, where:str="<data>") -> pd.DatetimeIndex:
+def to_utc(index:pd.DatetimeIndex, # timestamps, naive (local to source_tz) or tz-aware
+           source_tz:str|None=HISTDATA_TZ, # zone of naive timestamps (see resolve_tz); EST is HistData's fixed UTC-5
+           where:str="<data>", # file or source named in error messages
+          ) -> pd.DatetimeIndex:
     "Interpret naive timestamps in `source_tz` and convert them to UTC (an aware index passes through, converted)."
     index = pd.DatetimeIndex(index)
     if index.tz is not None: return index.tz_convert("UTC")
@@ -592,7 +604,8 @@ def load_sample(name:str="eurusd_h1", # sample name (see SAMPLES)
 # %% ../nbs/00_data.ipynb
 _TF = {"m": "min", "min": "min", "h": "h", "d": "D", "w": "W"}
 
-def parse_timeframe(tf:str) -> pd.Timedelta:
+def parse_timeframe(tf:str, # a timeframe such as '1m', '5min', 'M5', '1h', 'H4', '1d' or 'D1'
+                   ) -> pd.Timedelta:
     "'1m', '5min', 'M5', '1h', 'H4', '1d', 'D1' -> Timedelta."
     s = str(tf).strip().lower()
     m = re.fullmatch(r"(\d+)\s*(min|m|h|d|w)", s) or re.fullmatch(r"(min|m|h|d|w)(\d+)", s)
@@ -600,7 +613,10 @@ def parse_timeframe(tf:str) -> pd.Timedelta:
     n, unit = (m.group(1), m.group(2)) if m.group(1).isdigit() else (m.group(2), m.group(1))
     return pd.Timedelta(int(n), unit=_TF[unit])
 
-def resample_bars(bars:pd.DataFrame, timeframe:str="1h", offset:str|None=None) -> pd.DataFrame:
+def resample_bars(bars:pd.DataFrame, # OHLCV frame on a UTC DatetimeIndex
+                  timeframe:str="1h", # target bar length (at least the input's spacing)
+                  offset:str|None=None, # shift of the bin edges, e.g. '17h' for New York-close days (None: midnight UTC)
+                 ) -> pd.DataFrame:
     "Aggregate a bar frame to `timeframe`; no empty bars are created. `offset` shifts bin edges (e.g. '17h' for NY-close days)."
     step = parse_timeframe(timeframe)
     if len(bars) == 0: return bars.copy()
@@ -613,7 +629,8 @@ def resample_bars(bars:pd.DataFrame, timeframe:str="1h", offset:str|None=None) -
     return out.astype(float)
 
 # %% ../nbs/00_data.ipynb
-def resolve_device(device:str="auto") -> str:
+def resolve_device(device:str="auto", # auto, cpu, cuda, cuda:N or mps
+                  ) -> str:
     "'auto' -> 'cuda' when available else 'cpu'; an unknown device, or CUDA/MPS where there is none, is an error."
     import torch # only the modules that run models pay for importing torch
     if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
@@ -635,7 +652,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 Device = Literal["auto", "cpu", "cuda", "cuda:N", "mps"] # a torch device flag; 'cuda:N' stands for cuda:0, cuda:1, ...
 
-def flag_choices(anno) -> tuple|None:
+def flag_choices(anno, # a parameter's annotation, e.g. Literal['fixed', 'confidence'] or Device|None
+                ) -> tuple|None:
     "The values a `Literal[...]` annotation allows (also inside `X|None`), as strings; None for any other annotation."
     for a in (anno, *getattr(anno, "__args__", ())):
         if get_origin(a) is Literal: return tuple(str(v) for v in get_args(a))
@@ -875,7 +893,10 @@ def sfx_tune():
     return _launch("sequence_fx.tune:tune_cli")
 
 # %% ../nbs/00_data.ipynb
-def plot_candles(bars:pd.DataFrame, title:str="", n:int|None=300):
+def plot_candles(bars:pd.DataFrame, # OHLC bar frame on a UTC DatetimeIndex
+                 title:str="", # figure title
+                 n:int|None=300, # show the last n bars (None: all)
+                ):
     "Plotly candlestick of the last `n` bars (all if None)."
     import plotly.graph_objects as go
     b = bars if n is None else bars.iloc[-n:]

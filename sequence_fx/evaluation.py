@@ -48,7 +48,8 @@ _INFLUENCE = {"balanced_accuracy": 0, "precision_macro": 0, "recall_macro": 0, "
 
 def check_predictions(y, # true classes per row (int)
                       proba, # probabilities [n, K]
-                      where:str="predictions") -> tuple[np.ndarray, np.ndarray]:
+                      where:str="predictions", # what the predictions are, named in error messages
+                     ) -> tuple[np.ndarray, np.ndarray]:
     "Validated (y, proba): raises `EvaluationError` on an empty set, NaNs, or shapes that do not match."
     y = np.asarray(y)
     if len(y) == 0: raise EvaluationError(f"{where}: no rows to evaluate (empty split)")
@@ -59,7 +60,10 @@ def check_predictions(y, # true classes per row (int)
         raise EvaluationError(f"{where}: labels must be classes 0..{p.shape[1] - 1}; got values {sorted(set(np.unique(y).tolist()))[:6]}")
     return y.astype(np.int64), p
 
-def confusion_matrix(y, pred, k:int) -> np.ndarray:
+def confusion_matrix(y, # true classes (ints 0..k-1)
+                     pred, # predicted classes (ints 0..k-1)
+                     k:int, # number of classes
+                    ) -> np.ndarray:
     "Counts [k, k]: rows = true class, columns = predicted class."
     return np.bincount(np.asarray(y) * k + np.asarray(pred), minlength=k * k).reshape(k, k)
 
@@ -78,17 +82,23 @@ def _from_counts(cm:np.ndarray) -> dict:
     return {"accuracy": tp.sum(-1) / n, "balanced_accuracy": bacc, "precision_macro": precision.mean(-1),
             "recall_macro": recall.mean(-1), "f1_macro": f1.mean(-1)}
 
-def signal_of(proba) -> np.ndarray:
+def signal_of(proba, # class probabilities [n, 3] (down/flat/up) or [n, 2] (down/up)
+             ) -> np.ndarray:
     "Directional signal p_up - p_down in [-1, 1]."
     p = _check_proba(proba); return p[:, -1] - p[:, 0]
 
-def information_coefficient(signal, fwd_return) -> float:
+def information_coefficient(signal, # directional signal per sample
+                            fwd_return, # realised forward log return per sample
+                           ) -> float:
     "Spearman rank correlation of a signal with the realised forward return."
     s, f = np.asarray(signal, float), np.asarray(fwd_return, float)
     if np.std(s) == 0 or np.std(f) == 0: return float("nan")
     return float(spearmanr(s, f).statistic)
 
-def calibration_curve(y, proba, n_bins:int=10) -> pd.DataFrame:
+def calibration_curve(y, # true classes
+                      proba, # class probabilities [n, k]
+                      n_bins:int=10, # equal-width confidence bins in [0, 1]
+                     ) -> pd.DataFrame:
     "Reliability of the top-class probability: per confidence bin, mean confidence vs observed accuracy."
     y, p = check_predictions(y, proba, "calibration")
     conf, pred = p.max(1), p.argmax(1)
@@ -663,7 +673,9 @@ def _json_default(o):
     if isinstance(o, Path): return str(o)
     return str(o)
 
-def split_bars(prepared:PreparedDataset, rows:np.ndarray) -> pd.DataFrame:
+def split_bars(prepared:PreparedDataset, # the prepared dataset
+               rows:np.ndarray, # sorted sample rows (positions in prepared.frame)
+              ) -> pd.DataFrame:
     "The bar frame spanning `rows` (first to last row inclusive, plus the bars their labels look ahead into)."
     f = prepared.frame
     end = min(len(f), int(rows[-1]) + 1 + prepared.data_cfg.t_out)
@@ -748,7 +760,9 @@ def sharpe_vs_spread(ev:Evaluation, # an evaluation (its signal, split bars and 
                      "annual_return": st["annual_return"], "cost_paid_frac": st["cost_paid_frac"]})
     return pd.DataFrame(rows)
 
-def plot_sharpe_vs_spread(df:pd.DataFrame, title:str="Sharpe ratio vs spread"):
+def plot_sharpe_vs_spread(df:pd.DataFrame, # one row per spread: spread_pips, sharpe, sharpe_lo, sharpe_hi
+                          title:str="Sharpe ratio vs spread", # figure title
+                         ):
     "Plotly: Sharpe with its bootstrap band against the spread."
     import plotly.graph_objects as go
     fig = go.Figure([
@@ -786,7 +800,9 @@ def walk_forward_folds(first:int, # first sample row
         folds.append({"train": (trs, tre), "val": (vs, ve), "test": (ts, te)})
     return folds
 
-def fold_dataset(prepared:PreparedDataset, fold:dict) -> PreparedDataset:
+def fold_dataset(prepared:PreparedDataset, # the full prepared dataset
+                 fold:dict, # {'train'|'val'|'test': (first row, end row)} of one walk-forward fold
+                ) -> PreparedDataset:
     "A copy of `prepared` with the fold's split and a scaler refitted on the fold's training windows."
     f = prepared.frame
     cand = _sample_candidates(prepared) # includes rows the dataset's own purge gaps had dropped
@@ -826,7 +842,9 @@ def trainer_fit_predict(model_cfg=None, # sequence_fx.encoder.ModelConfig (None:
         return predict_proba(res.best_path, ds, "test")[1]
     return fit_predict
 
-def logistic_fit_predict(ds:PreparedDataset, fold_dir:Path|None=None) -> np.ndarray:
+def logistic_fit_predict(ds:PreparedDataset, # the fold's dataset
+                         fold_dir:Path|None=None, # fold output folder (unused: nothing to save)
+                        ) -> np.ndarray:
     "The logistic-regression baseline as a `fit_predict` (fast; for tests and comparisons)."
     return baseline_predictions(ds, "test")["logistic"][0]
 
@@ -883,7 +901,10 @@ def _fig_html(fig) -> str:
     "A figure's div and script; plotly.js itself is embedded once, in the page head."
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
 
-def plot_confusion(cm, labels:list, title:str="Confusion matrix"):
+def plot_confusion(cm, # counts [k, k]: rows true, columns predicted
+                   labels:list, # class names, in order
+                   title:str="Confusion matrix", # figure title
+                  ):
     "Plotly heatmap of a confusion matrix."
     import plotly.graph_objects as go
     cm = np.asarray(cm)
@@ -892,7 +913,9 @@ def plot_confusion(cm, labels:list, title:str="Confusion matrix"):
                       height=360, width=420, margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
-def plot_calibration(cal:pd.DataFrame, title:str="Calibration (top-class probability)"):
+def plot_calibration(cal:pd.DataFrame, # calibration_curve output
+                     title:str="Calibration (top-class probability)", # figure title
+                    ):
     "Plotly reliability diagram."
     import plotly.graph_objects as go
     fig = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="perfect"),
@@ -902,7 +925,9 @@ def plot_calibration(cal:pd.DataFrame, title:str="Calibration (top-class probabi
                       margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
-def plot_metric_ci(ev:Evaluation, metric:str="balanced_accuracy"):
+def plot_metric_ci(ev:Evaluation, # the Evaluation (model and baselines)
+                   metric:str="balanced_accuracy", # a prediction metric name, e.g. balanced_accuracy, log_loss, ic
+                  ):
     "Plotly: one metric with its interval for the model and every baseline."
     import plotly.graph_objects as go
     v = ev.values(metric)
@@ -987,7 +1012,8 @@ def _vendored_bundles() -> list[str]:
     except ImportError: pass
     return out
 
-def external_urls(html:str) -> list[str]:
+def external_urls(html:str, # the page's HTML text
+                 ) -> list[str]:
     "http(s) URLs a browser could fetch from this page, outside the vendored library bundles."
     for b in _vendored_bundles(): html = html.replace(b, "")
     html = html.replace("<\\/", "</") # JSON-escaped closing tags
@@ -1020,7 +1046,9 @@ def write_report(ev:Evaluation, # the evaluation
 
 # %% ../nbs/06_eval_ensemble.ipynb
 def check_model_matches(predictor, # a sequence_fx.training.SignalPredictor
-                        prepared:PreparedDataset, where:str="checkpoint"):
+                        prepared:PreparedDataset, # the dataset the model is about to see
+                        where:str="checkpoint", # what the model is (e.g. 'checkpoint runs/eurusd/best_model.pt'), named in errors
+                       ):
     "Raise `EvaluationError` unless the model's pair, task, window and feature columns match the dataset."
     if predictor.pair != prepared.pair:
         raise EvaluationError(f"{where} was trained on {predictor.pair} but the dataset is {prepared.pair}")
@@ -1171,7 +1199,8 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
         results.append(ev)
     return results
 
-def evaluate_cli(argv=None):
+def evaluate_cli(argv=None, # arguments (default: sys.argv[1:])
+                ):
     "Console script `sfx-evaluate`."
     from sequence_fx.data import run_cli
     run_cli(evaluate_command, "sfx-evaluate", argv)

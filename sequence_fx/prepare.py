@@ -35,7 +35,10 @@ def _check_options(source:str, source_tz:str|None, on_bad_rows:str):
     if source_tz is not None: resolve_tz(source_tz)
     if on_bad_rows not in ("raise", "drop"): raise DataError(f"on_bad_rows must be 'raise' or 'drop', not {on_bad_rows!r}")
 
-def resolve_sources(pair:str, source:str="sample", input=None) -> tuple[list, list]:
+def resolve_sources(pair:str, # currency pair
+                    source:str="sample", # sample, histdata or csv
+                    input=None, # file, glob or directory for histdata/csv ({pair} is replaced)
+                   ) -> tuple[list, list]:
     "(input files, provenance records with SHA-256) for a source, without reading the data."
     pair = check_pair(pair)
     if source == "sample":
@@ -79,7 +82,10 @@ def cache_key(*parts) -> str:
     return hashlib.sha256(json.dumps([FORMAT_VERSION, *parts], sort_keys=True, default=str).encode()).hexdigest()
 
 # %% ../nbs/02a_prepare.ipynb
-def dataset_dir(data_dir, pair:str, key:str) -> Path:
+def dataset_dir(data_dir, # prepared-dataset cache root
+                pair:str, # currency pair
+                key:str, # the dataset's cache key (hex; the first 12 digits name the folder)
+               ) -> Path:
     "Where the dataset with cache key `key` lives: data_dir/<pair>/<first 12 hex digits of the key>."
     return Path(data_dir) / check_pair(pair) / key[:12]
 
@@ -489,6 +495,7 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
         out.append(ds)
     return out
 
-def prepare_cli(argv=None):
+def prepare_cli(argv=None, # arguments (default: sys.argv[1:])
+               ):
     "Console script `sfx-prepare`."
     run_cli(prepare_command, "sfx-prepare", argv)

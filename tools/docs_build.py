@@ -102,6 +102,7 @@ def missing_docments(lib:str) -> list:
             target = obj
             if inspect.isclass(obj) and not dataclasses.is_dataclass(obj):
                 if obj.__init__ is object.__init__: continue
+                if not (getattr(obj.__init__, "__module__", None) or "").startswith(lib): continue   # inherited (e.g. from torch): documented there
                 target = obj.__init__
             try: d = docments(target, full=True, returns=False)
             except Exception as e:                                              # a signature docments cannot read
