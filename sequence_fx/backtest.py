@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataError, check_pair, pip_size, atomic_write_text, import_backtesting
+from .data import DataError, check_pair, pip_size, atomic_write_text, import_backtesting, gap_breaks
 
 # %% auto 0
 __all__ = ['log', 'BacktestError', 'ExecutionConfig', 'positions_from_proba', 'decision_units', 'held_units', 'fill_costs',
@@ -468,6 +468,8 @@ def plot_equity(curves:dict, # name -> equity Series
                                  mode="lines", line=line, legendgroup=name, showlegend=False), row=2, col=1)
     fig.update_layout(title=title, height=480, margin=dict(l=50, r=20, t=50, b=30))
     fig.update_yaxes(title_text="equity", row=1, col=1); fig.update_yaxes(title_text="drawdown %", row=2, col=1)
+    idx = next(iter(curves.values())).index if curves else None
+    if isinstance(idx, pd.DatetimeIndex): fig.update_xaxes(rangebreaks=gap_breaks(idx))   # weekends cut out, not flat lines
     return fig
 
 def save_backtesting_plot(result:BacktestResult, # a result of `backtest_backtesting_py`

@@ -23,7 +23,8 @@ __all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', '
            'read_histdata', 'write_histdata', 'read_ohlcv', 'import_backtesting', 'load_sample', 'parse_timeframe',
            'resample_bars', 'resolve_device', 'flag_choices', 'FlagGroup', 'cli_parser', 'cli_args', 'cpu_threads',
            'set_cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_train_multitask', 'sfx_evaluate',
-           'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c', 'sfx_sac', 'sfx_pipeline', 'sfx_tune', 'plot_candles']
+           'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c', 'sfx_sac', 'sfx_pipeline', 'sfx_tune', 'gap_breaks',
+           'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -893,6 +894,15 @@ def sfx_tune():
     return _launch("sequence_fx.tune:tune_cli")
 
 # %% ../nbs/00_data.ipynb
+def gap_breaks(index:pd.DatetimeIndex, # bar times, sorted
+               min_gap:str="12h", # only closures at least this long are cut (weekends, holidays), never a missing bar or two
+              ) -> list:
+    "Plotly x-axis `rangebreaks` that cut the market's closures (weekends, holidays) out of a time axis, so no flat line spans them."
+    if len(index) < 3: return []
+    step = bar_spacing(index)
+    big = np.flatnonzero(np.diff(index.values) >= max(pd.Timedelta(min_gap), 3 * step).to_timedelta64())   # any datetime unit
+    return [dict(bounds=[index[i] + step, index[i + 1]]) for i in big]
+
 def plot_candles(bars:pd.DataFrame, # OHLC bar frame on a UTC DatetimeIndex
                  title:str="", # figure title
                  n:int|None=300, # show the last n bars (None: all)
@@ -902,4 +912,5 @@ def plot_candles(bars:pd.DataFrame, # OHLC bar frame on a UTC DatetimeIndex
     b = bars if n is None else bars.iloc[-n:]
     fig = go.Figure(go.Candlestick(x=b.index, open=b["open"], high=b["high"], low=b["low"], close=b["close"], name="price"))
     fig.update_layout(title=title, xaxis_rangeslider_visible=False, height=400, margin=dict(l=40, r=20, t=40, b=30))
+    fig.update_xaxes(rangebreaks=gap_breaks(b.index))   # weekends cut out, not drawn as flat stretches
     return fig

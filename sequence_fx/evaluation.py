@@ -29,9 +29,10 @@ __all__ = ['log', 'CLASS_LABELS', 'BLOCK_MULT', 'LOWER_IS_BETTER', 'METRICS', 'E
            'baseline_predictions', 'AuditThresholds', 'Alarm', 'Audit', 'feature_ic', 'audit_report',
            'audit_evaluation', 'Evaluation', 'split_bars', 'backtest_block', 'evaluate', 'sharpe_vs_spread',
            'plot_sharpe_vs_spread', 'walk_forward_folds', 'fold_dataset', 'trainer_fit_predict', 'logistic_fit_predict',
-           'walk_forward', 'plot_confusion', 'plot_calibration', 'plot_metric_ci', 'report_html', 'external_urls',
-           'write_report', 'check_model_matches', 'prepare_hint', 'dataset_for_checkpoint', 'evaluate_command',
-           'evaluate_cli']
+           'walk_forward', 'class_report', 'execution_table', 'format_backtest_stats', 'trade_table',
+           'backtesting_py_stats', 'format_walk_forward', 'plot_confusion', 'plot_calibration', 'plot_metric_ci',
+           'report_html', 'external_urls', 'write_report', 'check_model_matches', 'prepare_hint',
+           'dataset_for_checkpoint', 'evaluate_command', 'evaluate_cli']
 
 # %% ../nbs/06_eval_ensemble.ipynb
 log = logging.getLogger(__name__)
@@ -897,6 +898,100 @@ def walk_forward(prepared:PreparedDataset, # the full dataset
 _walk_forward = walk_forward # the CLI's --walk-forward flag shadows the name inside evaluate_command
 
 # %% ../nbs/06_eval_ensemble.ipynb
+def _fin(x) -> bool:
+    try: return x is not None and bool(np.isfinite(float(x)))
+    except (TypeError, ValueError): return False
+def _pct(x, nd:int=2) -> str: return f"{100 * float(x):.{nd}f}%" if _fin(x) else "–"
+def _bp(x, nd:int=1) -> str: return f"{1e4 * float(x):,.{nd}f} bp" if _fin(x) else "–"
+def _num(x, nd:int=2) -> str: return f"{float(x):,.{nd}f}" if _fin(x) else "–"
+
+def class_report(cm, # counts [k, k]: rows true, columns predicted
+                 labels:list, # class names, in order
+                ) -> pd.DataFrame:
+    "Per class: precision (of the rows predicted so), recall (of the rows truly so), F1, support (true rows) and rows predicted; NaN where undefined."
+    cm = np.asarray(cm, float)
+    tp, pred, true = np.diag(cm), cm.sum(0), cm.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec, rec = tp / pred, tp / true
+        f1 = 2 * prec * rec / (prec + rec)
+    return pd.DataFrame({"precision": prec, "recall": rec, "f1": f1, "support": true.astype(int), "predicted": pred.astype(int)},
+                        index=pd.Index(labels, name="class"))
+
+def execution_table(exec_cfg:ExecutionConfig, # the backtest's execution settings
+                    signal_cfg:dict|None=None, # threshold and sizing of the signal, if any
+                   ) -> pd.DataFrame:
+    "Execution and signal settings as a two-column table with their units spelled out."
+    c = exec_cfg
+    rows = [("pair", c.pair.upper()), ("spread", f"{c.spread_pips:g} pips, half paid on every unit traded"),
+            ("commission", f"{_bp(c.commission, 2)} of traded value per fill"), ("slippage", f"{c.slippage_pips:g} pips per fill, adverse"),
+            ("fill", "next bar's open" if not c.latency_bars else f"open {c.latency_bars + 1} bars after the decision"),
+            ("starting equity", f"{c.cash:,.0f} (quote currency)"), ("full position", f"{c.exposure:g} x starting equity"),
+            ("margin", f"{_pct(c.margin)} (leverage {1 / c.margin:.0f}:1)")]
+    s = signal_cfg or {}
+    if "threshold" in s: rows.append(("signal threshold", f"trade when the chosen direction's probability > {s['threshold']:g}"))
+    if "sizing" in s: rows.append(("sizing", {"fixed": "fixed: one full position", "confidence": "confidence: scaled by the probability edge"}.get(s["sizing"], str(s["sizing"]))))
+    return pd.DataFrame(rows, columns=["setting", "value"]).set_index("setting")
+
+_STAT_FMT = {"total_return": _pct, "annual_return": _pct, "annual_vol": _pct, "sharpe": _num, "sortino": _num, "max_drawdown": _pct,
+             "calmar": _num, "hit_rate": lambda x: _pct(x, 1), "n_trades": lambda x: f"{int(x):,}" if _fin(x) and x >= 0 else "–",
+             "turnover_per_year": lambda x: _num(x, 1), "exposure": lambda x: _pct(x, 1), "cost_paid": _num, "cost_paid_frac": _bp}
+
+def format_backtest_stats(stats:pd.DataFrame, # one row per curve (net, gross, buy & hold), columns from backtest_stats
+                         ) -> pd.DataFrame:
+    "The backtest statistics as text: returns, volatility, drawdown, hit rate and exposure in percent, costs in money and in basis points of starting equity."
+    out = pd.DataFrame(index=stats.index)
+    for k, f in _STAT_FMT.items():
+        if k in stats: out[k] = stats[k].map(f)
+    if "sharpe_ci" in stats: out.insert(out.columns.get_loc("sharpe") + 1, "sharpe 95% CI", stats["sharpe_ci"].map(lambda v: f"[{_num(v[0])}, {_num(v[1])}]"))
+    return out.rename(columns={"total_return": "total return", "annual_return": "annual return", "annual_vol": "annual vol", "max_drawdown": "max drawdown",
+                               "hit_rate": "hit rate", "n_trades": "trades", "turnover_per_year": "turnover / year", "cost_paid": "costs paid",
+                               "cost_paid_frac": "costs / equity"})
+
+def trade_table(trades:pd.DataFrame, # the FIFO trade ledger of a backtest (BacktestResult.trades)
+               ) -> pd.DataFrame:
+    "The trades as a readable table: side, units, entry and exit time and price, bars held, return in bp, P&L and cost in money."
+    t = trades
+    out = pd.DataFrame({"side": np.where(t["size"] > 0, "long", "short"), "units": t["size"].abs().map(lambda v: f"{v:,.0f}"),
+                        "entry": pd.to_datetime(t["entry_time"]).dt.strftime("%Y-%m-%d %H:%M"), "exit": pd.to_datetime(t["exit_time"]).dt.strftime("%Y-%m-%d %H:%M"),
+                        "bars": (t["exit_bar"] - t["entry_bar"]).astype(int), "entry price": t["entry_price"].map(lambda v: f"{v:.5f}"),
+                        "exit price": t["exit_price"].map(lambda v: f"{v:.5f}"), "return": t["return_pct"].map(_bp),
+                        "P&L": t["pnl"].map(_num), "cost": t["cost"].map(_num)})
+    out.index = pd.RangeIndex(1, len(out) + 1, name="trade")
+    return out
+
+_BT_KEYS = ["# Trades", "Win Rate [%]", "Profit Factor", "SQN", "Expectancy [%]", "Avg. Trade [%]", "Best Trade [%]", "Worst Trade [%]",
+            "Avg. Trade Duration", "Max. Trade Duration", "Exposure Time [%]", "Return [%]", "Max. Drawdown [%]", "Sharpe Ratio", "Kelly Criterion"]
+
+def backtesting_py_stats(result:BacktestResult|None, # the backtesting.py replay (Evaluation.audit), or None
+                        ) -> pd.DataFrame|None:
+    "backtesting.py's own statistics of the replay (win rate, profit factor, SQN, expectancy, trade durations ...) as a formatted table; None without a replay."
+    if result is None or result.native is None: return None
+    s = result.native
+    def fmt(k, v):
+        if isinstance(v, pd.Timedelta): return str(v.round("min"))
+        if k.endswith("[%]"): return f"{float(v):.2f}%" if _fin(v) else "–"
+        if k == "# Trades": return f"{int(v):,}"
+        return _num(v)
+    return pd.DataFrame({"backtesting.py": [fmt(k, s[k]) for k in _BT_KEYS if k in s.index]},
+                        index=pd.Index([k for k in _BT_KEYS if k in s.index], name="statistic"))
+
+def format_walk_forward(wf:pd.DataFrame, # walk_forward's per-fold table
+                       ) -> pd.DataFrame:
+    "The walk-forward table compacted to fit a page: test period as dates, each metric with its interval in one cell, returns in percent."
+    out = pd.DataFrame(index=pd.Index(wf["fold"], name="fold"))
+    out["train rows"] = wf["train_rows"].map(lambda v: f"{int(v):,}").to_numpy()
+    out["test period"] = [f"{pd.Timestamp(a):%Y-%m-%d} – {pd.Timestamp(b):%Y-%m-%d}" for a, b in zip(wf["test_first"], wf["test_last"])]
+    out["test rows"] = wf["test_rows"].map(lambda v: f"{int(v):,}").to_numpy()
+    for k, name, nd in [("balanced_accuracy", "balanced acc.", 3), ("log_loss", "log loss", 3), ("ic", "IC", 3)]:
+        if k in wf: out[name] = [f"{_num(v, nd)} [{_num(lo, nd)}, {_num(hi, nd)}]" for v, lo, hi in zip(wf[k], wf[f"{k}_lo"], wf[f"{k}_hi"])]
+    for b in ("majority", "logistic"):
+        if f"{b}_balanced_accuracy" in wf: out[f"{b} bal. acc."] = wf[f"{b}_balanced_accuracy"].map(lambda v: _num(v, 3)).to_numpy()
+    if "sharpe" in wf: out["Sharpe net / gross"] = [f"{_num(a)} / {_num(b)}" for a, b in zip(wf["sharpe"], wf.get("sharpe_gross", wf["sharpe"]))]
+    if "total_return" in wf: out["return"] = wf["total_return"].map(_pct).to_numpy()
+    if "n_trades" in wf: out["trades"] = wf["n_trades"].map(lambda v: f"{int(v):,}").to_numpy()
+    return out
+
+# %% ../nbs/06_eval_ensemble.ipynb
 def _fig_html(fig) -> str:
     "A figure's div and script; plotly.js itself is embedded once, in the page head."
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
@@ -945,7 +1040,9 @@ h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd
 .row{display:flex;flex-wrap:wrap;gap:16px}.note{color:#666;font-size:13px}
 .verdict{font-size:16px;font-weight:600;margin:10px 0;padding:8px 12px;background:#f3f6fa;border-left:6px solid #1f77b4}
 .alarm{background:#fdecea;border-left:6px solid #d93025;color:#a50e0e;padding:8px 12px;margin:6px 0;font-size:14px}
-.ok{background:#e6f4ea;border-left:6px solid #188038;color:#0d652d;padding:6px 12px;margin:6px 0;font-size:13px}"""
+.ok{background:#e6f4ea;border-left:6px solid #188038;color:#0d652d;padding:6px 12px;margin:6px 0;font-size:13px}
+.tbl td{white-space:nowrap}.wide{overflow-x:auto;max-width:100%}.scroll{max-height:420px;overflow:auto;border:1px solid #eee}
+.tbl.settings td{text-align:left}h3{font-size:15px;margin-top:18px}"""
 
 def report_html(ev:Evaluation, # the evaluation to report
                 sharpe_spread:pd.DataFrame|None=None, # from sharpe_vs_spread
@@ -964,7 +1061,11 @@ def report_html(ev:Evaluation, # the evaluation to report
     fh = [_fig_html(f) for f in figs]
     from plotly.offline import get_plotlyjs
     stats = pd.DataFrame({k: r.stats for k, r in [("net", ev.backtest), ("gross", ev.gross), ("buy & hold", ev.buy_hold)]}).T
-    stats["sharpe_ci"] = stats["sharpe_ci"].map(lambda v: f"[{v[0]:.2f}, {v[1]:.2f}]")
+    cm = ev.metrics[ev.name]["_confusion"]
+    cr = class_report(cm, CLASS_LABELS[len(cm)])
+    cr[["precision", "recall", "f1"]] = cr[["precision", "recall", "f1"]].apply(lambda col: col.map(lambda v: _pct(v, 1)))
+    bpy = backtesting_py_stats(ev.audit)
+    trades = ev.backtest.trades
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>sequence_fx evaluation: {e(ev.name)} on {e(ev.pair)}</title>",
              f"<style>{_CSS}</style>", f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
              f"<h1>{e(ev.name)} — {e(ev.pair.upper())}, {e(ev.split)} split</h1>", aud.banners_html(),
@@ -976,21 +1077,26 @@ def report_html(ev:Evaluation, # the evaluation to report
              "<h2>Prediction metrics: model and baselines on the same rows</h2>"
              + ("<p class='note'>The model is degenerate: accuracy and log loss against always-majority lead.</p>" if aud.degenerate else ""),
              _table_html(ev.table(order)),
+             f"<h3>Per class ({e(ev.name)}): precision of each predicted class, recall of each true class</h3>", _table_html(cr),
              "<h2>Paired differences: model minus baseline, on the same resamples</h2>",
              _table_html(ev.paired_table()) if ev.paired else "<p class='note'>No baselines were evaluated.</p>",
              "<div class='row'>", fh[1], fh[2], "</div>",
              "<div class='row'>", fh[3], fh[4], "</div>",
              "<h2>Backtest (fills at the next bar's open)</h2>",
-             f"<p class='note'>Execution: {e(json.dumps(ev.exec_cfg.to_dict()))}; signal: {e(json.dumps(ev.signal_cfg))}.</p>",
-             fh[0], _table_html(stats[["total_return", "annual_return", "annual_vol", "sharpe", "sharpe_ci", "sortino", "max_drawdown",
-                                       "calmar", "hit_rate", "n_trades", "turnover_per_year", "exposure", "cost_paid", "cost_paid_frac"]])]
+             "<h3>Execution settings</h3>", execution_table(ev.exec_cfg, ev.signal_cfg).to_html(classes="tbl settings", border=0),
+             fh[0], "<div class='wide'>", _table_html(format_backtest_stats(stats)), "</div>",
+             "<h3>backtesting.py's own statistics of the same trades</h3>",
+             _table_html(bpy) if bpy is not None else "<p class='note'>No backtesting.py replay in this evaluation (audit=False).</p>",
+             f"<h3>Trades ({len(trades):,}; the vectorised engine's ledger)</h3>",
+             ("<div class='scroll'>" + _table_html(trade_table(trades)) + "</div>") if trades is not None and len(trades) else "<p class='note'>No trades.</p>"]
     if ev.engine_diff is not None:
         parts.append(f"<p class='note'>backtesting.py replay agrees with the vectorised engine: largest relative difference "
                      f"{max(ev.engine_diff.values()):.2e}.</p>")
     if backtest_plot: parts.append(f"<p><a href='{e(backtest_plot)}'>backtesting.py trade-by-trade chart</a> (same directory).</p>")
     if sharpe_spread is not None: parts += ["<h2>Sharpe ratio against the spread</h2>", fh[5], _table_html(sharpe_spread)]
     if ev.walk_forward is not None:
-        parts += ["<h2>Walk-forward (expanding window, purged, retrained per fold)</h2>", _table_html(ev.walk_forward)]
+        parts += ["<h2>Walk-forward (expanding window, purged, retrained per fold)</h2>",
+                  "<div class='wide'>", _table_html(format_walk_forward(ev.walk_forward)), "</div>"]
         if ev.walk_forward_pooled:
             parts.append(_table_html(pd.DataFrame({k: v for k, v in ev.walk_forward_pooled.items() if not k.startswith("_")}).T.rename_axis("pooled")))
             wp = (ev.walk_forward_pooled.get("_paired") or {}).get("best")
