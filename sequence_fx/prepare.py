@@ -19,10 +19,10 @@ from .features import FEATURE_REGISTRY, FeatureConfig, load_feature_plugins, mak
 from .dataset import DataConfig, PreparedDataset, SPLITS, prepare_dataset, plot_split_timeline
 
 # %% auto 0
-__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'ACCESS_FIELDS', 'resolve_sources', 'load_bars', 'cache_key', 'dataset_dir',
-           'load_prepared', 'prepare', 'plugin_digest', 'DatasetSpec', 'prepare_spec', 'find_dataset',
-           'dataset_spec_of', 'check_dataset_flags', 'dataset_pairs', 'resolve_dataset', 'truncation_audit',
-           'prepare_command', 'prepare_cli']
+__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'ACCESS_FIELDS', 'resolve_sources', 'load_bars', 'cache_key', 'class_balance',
+           'feature_table', 'summary_html', 'dataset_dir', 'load_prepared', 'prepare', 'plugin_digest', 'DatasetSpec',
+           'prepare_spec', 'find_dataset', 'dataset_spec_of', 'check_dataset_flags', 'dataset_pairs', 'resolve_dataset',
+           'truncation_audit', 'prepare_command', 'prepare_cli']
 
 # %% ../nbs/02a_prepare.ipynb
 log = logging.getLogger(__name__)
@@ -80,6 +80,58 @@ def _read_bars(files:list, source:str, timeframe:str, source_tz, on_bad_rows:str
 def cache_key(*parts) -> str:
     "SHA-256 of the JSON of everything that determines a prepared dataset."
     return hashlib.sha256(json.dumps([FORMAT_VERSION, *parts], sort_keys=True, default=str).encode()).hexdigest()
+
+# %% ../nbs/02a_prepare.ipynb
+def class_balance(ds:PreparedDataset, # a prepared dataset
+                 ) -> pd.DataFrame:
+    "Samples per split and class (count and share); for regression, the forward-return distribution per split instead."
+    rows = []
+    for s in SPLITS:
+        i = ds.sample_index(s)
+        if ds.n_classes:
+            labels = {3: ["down", "flat", "up"], 2: ["down", "up"]}.get(ds.n_classes, [str(k) for k in range(ds.n_classes)])
+            counts = np.bincount(ds.y[i].astype(int), minlength=ds.n_classes)
+            r = {"split": s, "samples": len(i), **{f"{l}": f"{c:,} ({c / max(1, len(i)):.1%})" for l, c in zip(labels, counts)}}
+        else:
+            fr = ds.frame["fwd_return"].to_numpy()[i] * 1e4
+            r = {"split": s, "samples": len(i), "mean (bp)": f"{np.nanmean(fr):.2f}", "std (bp)": f"{np.nanstd(fr):.1f}",
+                 "share > 0": f"{np.mean(fr > 0):.1%}"}
+        rows.append(r)
+    return pd.DataFrame(rows).set_index("split")
+
+def feature_table(ds:PreparedDataset, # a prepared dataset
+                 ) -> pd.DataFrame:
+    "One row per input feature: the scaler's training mean and std, the range over all rows, and the rows where it is missing."
+    f = ds.frame[ds.feature_columns]
+    return pd.DataFrame({"train mean": ds.scaler.mean, "train std": ds.scaler.std, "min": f.min().to_numpy(), "max": f.max().to_numpy(),
+                         "missing rows": f.isna().sum().to_numpy()}, index=pd.Index(ds.feature_columns, name="feature"))
+
+def summary_html(ds:PreparedDataset, # a prepared dataset
+                ) -> str:
+    "The dataset's summary page (self-contained, offline): settings, class balance per split, the split timeline and the feature table beside it."
+    import html as _h
+    c = ds.data_cfg
+    fig = plot_split_timeline(ds)
+    fig.update_layout(height=420)
+    settings = pd.DataFrame({"value": [ds.pair.upper(), c.timeframe, f"{c.t_in} bars", f"{c.t_out} bars", c.task_type,
+                                       f"{c.flat_threshold * 1e4:g} bp" if c.task_type == "classification" else "–", f"{c.gap} bars",
+                                       f"{len(ds.frame):,}", f"{ds.frame.index[0]:%Y-%m-%d %H:%M} – {ds.frame.index[-1]:%Y-%m-%d %H:%M} UTC",
+                                       str(ds.meta.get("source", "-")), str(ds.meta.get("cache_key", "-"))[:12]]},
+                            index=pd.Index(["pair", "timeframe", "input window (t_in)", "label horizon (t_out)", "task", "flat band (±)",
+                                            "purge gap", "rows", "span", "source", "cache key"], name="setting"))
+    css = ("body{font-family:system-ui,sans-serif;margin:20px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:22px}"
+           ".tbl{border-collapse:collapse;font-size:12px}.tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
+           ".row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.col{flex:1 1 560px;min-width:0}.feat{max-height:520px;overflow:auto}")
+    t = lambda df, fmt=None: df.to_html(classes="tbl", border=0, float_format=fmt or (lambda x: f"{x:.4g}"))
+    return "\n".join([
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_h.escape(ds.pair.upper())} dataset {_h.escape(str(ds.meta.get('cache_key', ''))[:12])}</title>",
+        f"<style>{css}</style></head><body>", f"<h1>{_h.escape(ds.pair.upper())} prepared dataset</h1>",
+        "<div class='row'><div>", "<h2>Settings</h2>", t(settings), "</div><div>", "<h2>Class balance per split</h2>", t(class_balance(ds)), "</div></div>",
+        "<div class='row'><div class='col'>", "<h2>Split timeline</h2>",
+        fig.to_html(include_plotlyjs=True, full_html=False, config={"displaylogo": False}), "</div>",
+        f"<div><h2>Features ({len(ds.feature_columns)})</h2><div class='feat'>", t(feature_table(ds)), "</div></div></div>",
+        "</body></html>"])
+
 
 # %% ../nbs/02a_prepare.ipynb
 def dataset_dir(data_dir, # prepared-dataset cache root
@@ -147,7 +199,7 @@ def prepare(pair:str="eurusd", # currency pair
     ds = prepare_dataset(bars, data_cfg, feat_cfg, extra_features=extra, sources=sources)
     ds.meta.update(cache_key=key, source=source, spec=spec or {}, **({"dataset_spec": dataset_spec} if dataset_spec else {}))
     ds.save(out)
-    atomic_write_text(out / "summary.html", plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
+    atomic_write_text(out / "summary.html", summary_html(ds))
     atomic_write_text(out.parent / "LATEST", key)
     log.info("%s: wrote %s", pair, out)
     return ds
