@@ -30,8 +30,8 @@ __all__ = ['log', 'CLASS_LABELS', 'BLOCK_MULT', 'LOWER_IS_BETTER', 'METRICS', 'E
            'audit_evaluation', 'Evaluation', 'split_bars', 'backtest_block', 'evaluate', 'sharpe_vs_spread',
            'plot_sharpe_vs_spread', 'walk_forward_folds', 'fold_dataset', 'trainer_fit_predict', 'logistic_fit_predict',
            'walk_forward', 'class_report', 'execution_table', 'format_backtest_stats', 'trade_table',
-           'backtesting_py_stats', 'format_walk_forward', 'plot_confusion', 'plot_calibration', 'plot_metric_ci',
-           'report_html', 'external_urls', 'write_report', 'check_model_matches', 'prepare_hint',
+           'backtesting_py_stats', 'format_sharpe_spread', 'format_walk_forward', 'plot_confusion', 'plot_calibration',
+           'plot_metric_ci', 'report_html', 'external_urls', 'write_report', 'check_model_matches', 'prepare_hint',
            'dataset_for_checkpoint', 'evaluate_command', 'evaluate_cli']
 
 # %% ../nbs/06_eval_ensemble.ipynb
@@ -975,6 +975,13 @@ def backtesting_py_stats(result:BacktestResult|None, # the backtesting.py replay
     return pd.DataFrame({"backtesting.py": [fmt(k, s[k]) for k in _BT_KEYS if k in s.index]},
                         index=pd.Index([k for k in _BT_KEYS if k in s.index], name="statistic"))
 
+def format_sharpe_spread(df:pd.DataFrame, # sharpe_vs_spread's table
+                        ) -> pd.DataFrame:
+    "The spread sweep as text: spread in pips, Sharpe with its interval, annual return in percent, costs in bp of starting equity."
+    return pd.DataFrame({"spread": df["spread_pips"].map(lambda v: f"{v:g} pips"), "Sharpe": df["sharpe"].map(_num),
+                         "Sharpe 95% CI": [f"[{_num(a)}, {_num(b)}]" for a, b in zip(df["sharpe_lo"], df["sharpe_hi"])],
+                         "annual return": df["annual_return"].map(_pct), "costs / equity": df["cost_paid_frac"].map(_bp)}).set_index("spread")
+
 def format_walk_forward(wf:pd.DataFrame, # walk_forward's per-fold table
                        ) -> pd.DataFrame:
     "The walk-forward table compacted to fit a page: test period as dates, each metric with its interval in one cell, returns in percent."
@@ -1093,7 +1100,7 @@ def report_html(ev:Evaluation, # the evaluation to report
         parts.append(f"<p class='note'>backtesting.py replay agrees with the vectorised engine: largest relative difference "
                      f"{max(ev.engine_diff.values()):.2e}.</p>")
     if backtest_plot: parts.append(f"<p><a href='{e(backtest_plot)}'>backtesting.py trade-by-trade chart</a> (same directory).</p>")
-    if sharpe_spread is not None: parts += ["<h2>Sharpe ratio against the spread</h2>", fh[5], _table_html(sharpe_spread)]
+    if sharpe_spread is not None: parts += ["<h2>Sharpe ratio against the spread</h2>", fh[5], _table_html(format_sharpe_spread(sharpe_spread))]
     if ev.walk_forward is not None:
         parts += ["<h2>Walk-forward (expanding window, purged, retrained per fold)</h2>",
                   "<div class='wide'>", _table_html(format_walk_forward(ev.walk_forward)), "</div>"]

@@ -112,7 +112,7 @@ def summary_html(ds:PreparedDataset, # a prepared dataset
     import html as _h
     c = ds.data_cfg
     fig = plot_split_timeline(ds)
-    fig.update_layout(height=420)
+    fig.update_layout(height=420, autosize=True, width=None)
     settings = pd.DataFrame({"value": [ds.pair.upper(), c.timeframe, f"{c.t_in} bars", f"{c.t_out} bars", c.task_type,
                                        f"{c.flat_threshold * 1e4:g} bp" if c.task_type == "classification" else "–", f"{c.gap} bars",
                                        f"{len(ds.frame):,}", f"{ds.frame.index[0]:%Y-%m-%d %H:%M} – {ds.frame.index[-1]:%Y-%m-%d %H:%M} UTC",
@@ -121,14 +121,15 @@ def summary_html(ds:PreparedDataset, # a prepared dataset
                                             "purge gap", "rows", "span", "source", "cache key"], name="setting"))
     css = ("body{font-family:system-ui,sans-serif;margin:20px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:22px}"
            ".tbl{border-collapse:collapse;font-size:12px}.tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
-           ".row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.col{flex:1 1 560px;min-width:0}.feat{max-height:520px;overflow:auto}")
+           ".row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.grid{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:24px}"
+           ".feat{max-height:440px;overflow:auto}")
     t = lambda df, fmt=None: df.to_html(classes="tbl", border=0, float_format=fmt or (lambda x: f"{x:.4g}"))
     return "\n".join([
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_h.escape(ds.pair.upper())} dataset {_h.escape(str(ds.meta.get('cache_key', ''))[:12])}</title>",
         f"<style>{css}</style></head><body>", f"<h1>{_h.escape(ds.pair.upper())} prepared dataset</h1>",
         "<div class='row'><div>", "<h2>Settings</h2>", t(settings), "</div><div>", "<h2>Class balance per split</h2>", t(class_balance(ds)), "</div></div>",
-        "<div class='row'><div class='col'>", "<h2>Split timeline</h2>",
-        fig.to_html(include_plotlyjs=True, full_html=False, config={"displaylogo": False}), "</div>",
+        "<div class='grid'><div>", "<h2>Split timeline</h2>",
+        fig.to_html(include_plotlyjs=True, full_html=False, default_width="100%", config={"displaylogo": False, "responsive": True}), "</div>",
         f"<div><h2>Features ({len(ds.feature_columns)})</h2><div class='feat'>", t(feature_table(ds)), "</div></div></div>",
         "</body></html>"])
 

@@ -78,7 +78,8 @@ def execute_notebook(src:str, dst:str, skip:tuple, timeout:int=1800) -> tuple:
                 cell.outputs = []; continue
             try: client.execute_cell(cell, i)
             except CellExecutionError as e:
-                error = f"{Path(src).name}, cell {i - 1}: {str(e).strip().splitlines()[-1][:300]}"
+                last = re.sub(r"\x1b\[[0-9;]*m", "", str(e).strip().splitlines()[-1])     # no terminal colour codes
+                error = f"{Path(src).name}, cell {i - 1}: {last[:300]}"
                 break
     del nb.cells[0]
     nbformat.write(nb, dst)
