@@ -60,7 +60,7 @@ def test_console_script_help(cli):
 
 def test_bad_args_fail_in_one_line(tmp_path):
     for args, msg in [(["--epochs", "many"], "invalid int value"),
-                      (["--loss-weighting", "pcgrad"], "loss_weighting must be one of"),
+                      (["--loss-weighting", "pcgrad"], "argument --loss-weighting: invalid choice 'pcgrad' (choose from fixed, uncertainty, gradnorm, dwa)"),
                       (["--tasks", "direction,sentiment"], "unknown task 'sentiment'"),
                       (["--tasks", "volatility,regime"], "direction head is required"),
                       (["--loss-weighting", "fixed", "--task-weights", "1,2"], "one non-negative weight per task"),
