@@ -14,7 +14,7 @@ import pandas as pd
 
 from .data import (DataError, OHLCV, FlagGroup, atomic_write_text, check_pair, load_sample, parse_timeframe, read_histdata,
                               resolve_tz, read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES,
-                              cli_parser, cpu_threads, run_cli)
+                              cli_parser, cpu_threads, run_cli, import_backtesting)
 from .features import FEATURE_REGISTRY, FeatureConfig, load_feature_plugins, make_features, register_feature
 from .dataset import DataConfig, PreparedDataset, SPLITS, prepare_dataset, plot_split_timeline
 
@@ -45,7 +45,7 @@ def resolve_sources(pair:str, # currency pair
         name = next((k for k, (p, _) in SAMPLES.items() if p == pair), None)
         if name is None: raise DataError(f"the shipped sample holds {', '.join(p.upper() for p, _ in SAMPLES.values())} only, not {pair.upper()}; "
                                          f"use --source histdata or csv with --input")
-        import backtesting
+        backtesting = import_backtesting()     # not a bare import: that switches Bokeh to notebook output (a stray BokehJS banner)
         return [name], [{"sample": name, "backtesting": backtesting.__version__}]
     if input is None: raise DataError(f"--source {source} needs --input (a file, a glob or a directory)")
     files = _expand(input)
