@@ -21,6 +21,8 @@ from .prepare import (prepare, load_prepared, DatasetSpec, ACCESS_FIELDS, datase
 from .backtest import (ExecutionConfig, BacktestResult, positions_from_proba, backtest_vectorized,
                                   backtest_backtesting_py, compare_engines, block_bootstrap_indices, block_length, bootstrap_ci,
                                   plot_equity, save_backtesting_plot, _check_proba)
+from .multitask import (MultiTaskPredictor, MultiTaskConfig, load_predictor, predict_heads, window_moves, volatility_baselines,
+                                  regime_baselines, qlike, REGIMES)
 
 # %% auto 0
 __all__ = ['log', 'CLASS_LABELS', 'BLOCK_MULT', 'LOWER_IS_BETTER', 'METRICS', 'EvaluationError', 'check_predictions',
@@ -31,8 +33,10 @@ __all__ = ['log', 'CLASS_LABELS', 'BLOCK_MULT', 'LOWER_IS_BETTER', 'METRICS', 'E
            'plot_sharpe_vs_spread', 'walk_forward_folds', 'fold_dataset', 'trainer_fit_predict', 'logistic_fit_predict',
            'walk_forward', 'class_report', 'execution_table', 'format_backtest_stats', 'trade_table',
            'backtesting_py_stats', 'format_sharpe_spread', 'format_walk_forward', 'plot_confusion', 'plot_calibration',
-           'plot_metric_ci', 'report_html', 'external_urls', 'write_report', 'check_model_matches', 'prepare_hint',
-           'dataset_for_checkpoint', 'evaluate_command', 'evaluate_cli']
+           'plot_metric_ci', 'report_html', 'external_urls', 'write_report', 'loss_metrics', 'evaluate_heads',
+           'heads_table', 'heads_paired_table', 'heads_lines', 'multitask_fit_predict', 'compare_walk_forward',
+           'comparison_line', 'check_model_matches', 'prepare_hint', 'dataset_for_checkpoint', 'evaluate_command',
+           'evaluate_cli']
 
 # %% ../nbs/06_eval_ensemble.ipynb
 log = logging.getLogger(__name__)
@@ -47,14 +51,25 @@ BLOCK_MULT = 3 # bootstrap blocks are never shorter than this many label horizon
 LOWER_IS_BETTER = ("log_loss", "brier")
 _INFLUENCE = {"balanced_accuracy": 0, "precision_macro": 0, "recall_macro": 0, "f1_macro": 0, "accuracy": 1, "log_loss": 2, "brier": 3, "ic": 4}
 
+def _class_proba(proba) -> np.ndarray:
+    "Probabilities [n, K] of K classes: finite, non-negative, each row summing to 1."
+    p = np.asarray(proba, dtype=float)
+    if p.ndim != 2 or p.shape[1] < 2: raise ValueError(f"probabilities must be [n, K >= 2], got shape {p.shape}")
+    bad = ~np.isfinite(p).all(1) | (p < -1e-6).any(1) | (np.abs(p.sum(1) - 1) > 1e-3)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"probabilities must be finite, >= 0 and sum to 1 per row; row {i} is {p[i].tolist()}")
+    return p
+
 def check_predictions(y, # true classes per row (int)
-                      proba, # probabilities [n, K]
+                      proba, # probabilities [n, K]: direction (K = 2 or 3), or any K > 3 classes (e.g. the four regimes)
                       where:str="predictions", # what the predictions are, named in error messages
                      ) -> tuple[np.ndarray, np.ndarray]:
     "Validated (y, proba): raises `EvaluationError` on an empty set, NaNs, or shapes that do not match."
     y = np.asarray(y)
     if len(y) == 0: raise EvaluationError(f"{where}: no rows to evaluate (empty split)")
-    try: p = _check_proba(proba)
+    wide = np.ndim(proba) == 2 and np.shape(proba)[1] > 3          # not a direction: the same checks without the column meaning
+    try: p = _class_proba(proba) if wide else _check_proba(proba)
     except ValueError as e: raise EvaluationError(f"{where}: {e}") from None
     if len(p) != len(y): raise EvaluationError(f"{where}: {len(p)} probability rows for {len(y)} labels")
     if not np.isfinite(y.astype(float)).all() or (y < 0).any() or (y >= p.shape[1]).any():
@@ -619,6 +634,8 @@ class Evaluation:
     report_audit: Audit|None = None # the leakage and sanity audit (see audit_report)
     baseline_preds: dict|None = None # name -> (proba, hard prediction) of the baselines (not written to metrics.json)
     prepared: PreparedDataset|None = None # the dataset evaluated (not written to metrics.json)
+    heads: dict|None = None # multi-task checkpoints: evaluate_heads (volatility and regime against their baselines)
+    comparison: dict|None = None # multi-task checkpoints with walk-forward: compare_walk_forward (multi- minus single-task direction)
 
     @property
     def times(self) -> pd.DatetimeIndex: return self.bars.index[self.rows - self.rows[0]]
@@ -657,6 +674,10 @@ class Evaluation:
         if self.walk_forward is not None:
             d["walk_forward"] = {"folds": json.loads(self.walk_forward.to_json(orient="records", date_format="iso")),
                                  "pooled": self.walk_forward_pooled}
+        if self.heads is not None: d["heads"] = self.heads
+        if self.comparison is not None:
+            d["multitask_vs_single"] = {**{k: v for k, v in self.comparison.items() if k != "folds"},
+                                        "folds": json.loads(self.comparison["folds"].to_json(orient="records", date_format="iso"))}
         return _finite_or_none(json.loads(json.dumps(d, default=_json_default)))
 
 def _finite_or_none(o):
@@ -1109,6 +1130,13 @@ def report_html(ev:Evaluation, # the evaluation to report
             wp = (ev.walk_forward_pooled.get("_paired") or {}).get("best")
             if wp: parts.append(_table_html(pd.DataFrame(wp).T[["baseline", "model", "baseline_value", "value", "lo", "hi", "verdict"]]
                                             .rename_axis("pooled: model minus best baseline")))
+    if ev.heads: parts += ["<h2>Multi-task heads against their baselines (same rows)</h2>", _table_html(heads_table(ev.heads)),
+                           _table_html(heads_paired_table(ev.heads))]
+    if ev.comparison:
+        parts += ["<h2>Does multi-task training improve direction? (walk-forward, same folds)</h2>",
+                  f"<p class='verdict'>{e(comparison_line(ev.comparison))}</p>", _table_html(ev.comparison["folds"]),
+                  _table_html(pd.DataFrame(ev.comparison["paired"]).T[["baseline", "model", "baseline_value", "value", "lo", "hi", "verdict"]]
+                              .rename_axis(f"pooled: {ev.comparison['names'][0]} minus {ev.comparison['names'][1]}"))]
     parts += [aud.section_html(), "</body></html>"]
     return "\n".join(parts)
 
@@ -1156,6 +1184,146 @@ def write_report(ev:Evaluation, # the evaluation
     atomic_write_text(d / "metrics.json", json.dumps(_finite_or_none(js), indent=1, allow_nan=False)); paths["metrics"] = d / "metrics.json"
     log.info("report written to %s", d)
     return paths
+
+# %% ../nbs/06_eval_ensemble.ipynb
+def loss_metrics(losses:dict, # name -> per-row loss [n] (the first is the model), on the same rows
+                 t_out:int=1, # label horizon in bars (the block floor is BLOCK_MULT x t_out)
+                 n_boot:int=1000, # bootstrap resamples (0: no intervals)
+                 seed:int=0, # bootstrap seed
+                 level:float=0.95, # interval level
+                ) -> tuple[dict, dict]:
+    "Mean loss per predictor with block-bootstrap intervals, and the model minus the best (lowest) baseline on the same resamples."
+    names = list(losses)
+    L = np.column_stack([np.asarray(losses[k], float) for k in names])
+    if len(L) == 0 or not np.isfinite(L).all(): raise EvaluationError("loss_metrics: need finite per-row losses for every predictor")
+    point = L.mean(0)
+    out = {k: {"value": float(v), "lo": float("nan"), "hi": float("nan")} for k, v in zip(names, point)}
+    paired = {}
+    if not n_boot: return out, paired
+    block = metric_block(L, t_out)
+    idx = block_bootstrap_indices(len(L), n_boot, block, seed)
+    draws = np.stack([L[:, j][idx].mean(1) for j in range(L.shape[1])], 1)        # [n_boot, predictors]
+    for j, k in enumerate(names):
+        out[k]["lo"], out[k]["hi"] = _widened_ci(point[j], draws[:, j], level, interval_widening(L[:, j], block))
+    out["_bootstrap"] = {"n_boot": n_boot, "block": int(block), "level": level, "seed": seed}
+    if len(names) > 1:
+        b = 1 + int(np.argmin(point[1:]))
+        lo, hi = _widened_ci(point[0] - point[b], draws[:, 0] - draws[:, b], level, interval_widening(L[:, 0] - L[:, b], block))
+        verdict = "undefined" if not (math.isfinite(lo) and math.isfinite(hi)) else \
+                  ("better" if hi < 0 else "worse" if lo > 0 else "no difference")
+        paired = {"baseline": names[b], "model": float(point[0]), "baseline_value": float(point[b]), "value": float(point[0] - point[b]),
+                  "lo": lo, "hi": hi, "verdict": verdict, "higher_is_better": False, "block": int(block)}
+    return out, paired
+
+def evaluate_heads(prepared:PreparedDataset, # the dataset (the checkpoint's own, normally)
+                   predictor, # a sequence_fx.multitask.MultiTaskPredictor
+                   split:str="test", # split to evaluate
+                   n_boot:int=1000, # bootstrap resamples
+                   seed:int=0, # bootstrap seed
+                  ) -> dict:
+    "Volatility and regime heads against their baselines on the same rows: metrics with intervals and paired differences."
+    idx, heads = predict_heads(predictor, prepared, split)
+    tt, t_out, out = predictor.targets, prepared.data_cfg.t_out, {}
+    if "volatility" in heads:
+        truth = window_moves(prepared.frame, tt.t_out)["lrv"].to_numpy()[idx]
+        fc = {"model": heads["volatility"], **volatility_baselines(prepared, tt, idx)}
+        ok = np.isfinite(truth) & np.all([np.isfinite(v) for v in fc.values()], 0)
+        if not ok.any(): raise EvaluationError(f"{split}: no row has the realised volatility and every forecast")
+        res = {}
+        for name, fn in (("mse_log_rv", lambda f: (truth[ok] - f[ok]) ** 2), ("qlike", lambda f: qlike(truth[ok], f[ok]))):
+            res[name] = loss_metrics({k: fn(v) for k, v in fc.items()}, t_out, n_boot, seed)
+        out["volatility"] = {"n": int(ok.sum()), "dropped": int((~ok).sum()), "metrics": {m: r[0] for m, r in res.items()},
+                             "paired": {m: r[1] for m, r in res.items()}}
+    if "regime" in heads:
+        y = tt.regimes(prepared.frame)[idx]
+        ok = np.isfinite(y)
+        base = {k: (p[ok], pr[ok]) for k, (p, pr) in regime_baselines(prepared, tt, idx).items()}
+        yy, pm = y[ok].astype(np.int64), heads["regime"][ok]
+        block = metric_block(np.column_stack([influence_series(yy, p, None, pr) for p, pr in [(pm, None), *base.values()]]), t_out)
+        metrics = {n: prediction_metrics(yy, p, None, pr, n_boot=n_boot, block=block, seed=seed) for n, (p, pr) in [("model", (pm, None)), *base.items()]}
+        paired = paired_differences(yy, (pm, None), base, None, ("balanced_accuracy", "log_loss"), n_boot=n_boot, block=block, seed=seed) if n_boot else {}
+        out["regime"] = {"n": int(ok.sum()), "dropped": int((~ok).sum()), "classes": list(REGIMES), "metrics": metrics, "paired": paired}
+    return out
+
+def heads_table(heads:dict, # evaluate_heads output
+               ) -> pd.DataFrame:
+    "One row per head and predictor: 'value [lo, hi]' per metric."
+    rows = []
+    for head, d in heads.items():
+        for name in d["metrics"][next(iter(d["metrics"]))] if head == "volatility" else d["metrics"]:
+            if name.startswith("_"): continue
+            r = {"head": head, "predictor": name}
+            if head == "volatility":
+                for m in d["metrics"]: r[m] = _ci_str(d["metrics"][m][name])
+            else:
+                for m in ("balanced_accuracy", "log_loss"): r[m] = _ci_str(d["metrics"][name][m])
+            rows.append(r)
+    return pd.DataFrame(rows).set_index(["head", "predictor"])
+
+def heads_paired_table(heads:dict, # evaluate_heads output
+                      ) -> pd.DataFrame:
+    "Model minus the best baseline, per head and metric, with the interval from the same resamples."
+    rows = []
+    for head, d in heads.items():
+        for m, x in d["paired"].items():
+            if x: rows.append({"head": head, "metric": m, "baseline": x["baseline"], "model": x["model"], "baseline_value": x["baseline_value"],
+                               "difference": f"{x['value']:+.4f} [{x['lo']:+.4f}, {x['hi']:+.4f}]", "verdict": x["verdict"]})
+    return pd.DataFrame(rows)
+
+def heads_lines(heads:dict, # evaluate_heads output
+               ) -> list:
+    "One line per head: its headline metric against the best baseline, with the paired interval and verdict."
+    out = []
+    for head, metric in (("volatility", "qlike"), ("regime", "balanced_accuracy")):
+        x = heads.get(head, {}).get("paired", {}).get(metric)
+        if x: out.append(f"{head}: {metric} {x['model']:.4f} vs {x['baseline']} {x['baseline_value']:.4f}, difference {x['value']:+.4f} "
+                         f"[{x['lo']:+.4f}, {x['hi']:+.4f}] ({x['verdict']})")
+    return out
+
+def _ci_str(x:dict) -> str: return f"{x['value']:.4f} [{x['lo']:.4f}, {x['hi']:.4f}]"
+
+# %% ../nbs/06_eval_ensemble.ipynb
+def multitask_fit_predict(model_cfg=None, # sequence_fx.encoder.ModelConfig (None: its defaults)
+                          mt_cfg=None, # sequence_fx.multitask.MultiTaskConfig (None: its defaults)
+                          train_cfg=None, # sequence_fx.training.TrainingConfig
+                         ) -> Callable:
+    "A `fit_predict` for `walk_forward` that trains a fresh multi-task model per fold and returns its direction probabilities."
+    from sequence_fx.multitask import train_multitask, load_multitask_model
+    from sequence_fx.training import predict_proba
+    def fit_predict(ds:PreparedDataset, fold_dir:Path) -> np.ndarray:
+        res = train_multitask(ds, model_cfg, mt_cfg, train_cfg, fold_dir)
+        return predict_proba(load_multitask_model(res.best_path), ds, "test")[1]
+    return fit_predict
+
+def compare_walk_forward(a:list, # per-fold Evaluations of model A (from walk_forward)
+                         b:list, # per-fold Evaluations of model B on the same folds
+                         names:tuple=("multi-task", "single-task"), # the two models' names
+                         n_boot:int=1000, # bootstrap resamples
+                         seed:int=0, # bootstrap seed
+                        ) -> dict:
+    "A minus B on the same walk-forward test rows: per-fold balanced accuracies and the pooled paired differences with intervals."
+    if len(a) != len(b): raise EvaluationError(f"{len(a)} folds against {len(b)}")
+    rows, ys, pa, pb, fw = [], [], [], [], []
+    for i, (ea, eb) in enumerate(zip(a, b)):
+        if not np.array_equal(ea.rows, eb.rows): raise EvaluationError(f"fold {i}: the two walk-forward runs tested different rows")
+        y = ea.prepared.y[ea.rows]
+        ys.append(y); pa.append(ea.proba); pb.append(eb.proba); fw.append(ea.prepared.frame["fwd_return"].to_numpy(float)[ea.rows])
+        ba, bb = ea.metrics[ea.name]["balanced_accuracy"]["value"], eb.metrics[eb.name]["balanced_accuracy"]["value"]
+        rows.append({"fold": i, "test_first": ea.times[0], "test_last": ea.times[-1], "test_rows": len(y),
+                     f"{names[0]} balanced_accuracy": ba, f"{names[1]} balanced_accuracy": bb, "difference": ba - bb})
+    y, pa, pb, fw = map(np.concatenate, (ys, pa, pb, fw))
+    t_out = a[0].prepared.data_cfg.t_out
+    paired = paired_differences(y, (pa, None), {names[1]: (pb, None)}, fw, ("balanced_accuracy", "log_loss", "ic"), against=names[1],
+                                n_boot=n_boot, seed=seed, t_out=t_out)
+    return {"names": list(names), "folds": pd.DataFrame(rows), "paired": paired, "n": int(len(y))}
+
+def comparison_line(cmp:dict, # compare_walk_forward output
+                   ) -> str:
+    "One line: the pooled balanced-accuracy difference with its interval and verdict."
+    x = cmp["paired"].get("balanced_accuracy")
+    if not x: return f"{cmp['names'][0]} vs {cmp['names'][1]}: no paired difference (no bootstrap)"
+    return (f"{cmp['names'][0]} minus {cmp['names'][1]} direction balanced accuracy over {len(cmp['folds'])} walk-forward folds "
+            f"({cmp['n']} test rows): {x['value']:+.4f} [{x['lo']:+.4f}, {x['hi']:+.4f}] — {x['verdict']}")
 
 # %% ../nbs/06_eval_ensemble.ipynb
 def check_model_matches(predictor, # a sequence_fx.training.SignalPredictor
@@ -1270,9 +1438,9 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      truncation_audit:bool=True, # rebuild the features from truncated data to look for leaks (seconds; minutes with sentiment)
                      spec:DatasetSpec|None=None, # dataset flags, as for sfx-prepare: given explicitly, they change the checkpoint's options (e.g. --input)
                     ) -> list:
-    "Evaluate trained checkpoints against baselines, backtest them net of costs, audit them and write the reports."
+    "Evaluate trained checkpoints (supervised or multi-task) against baselines, backtest them net of costs, audit them and write the reports."
     import torch
-    from sequence_fx.training import load_signal_model, predict_proba, TrainingConfig
+    from sequence_fx.training import predict_proba, TrainingConfig
     pair_list = dataset_pairs(pairs, dataset)
     if split not in SPLITS: raise EvaluationError(f"--split must be one of {SPLITS}")
     if walk_forward < 0: raise EvaluationError("--walk-forward must be >= 0")
@@ -1282,7 +1450,7 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
     results = []
     for pair in pair_list:
         ck = _checkpoint_for(checkpoint_path, pair, len(pair_list))
-        model = load_signal_model(ck, resolve_device(device))
+        model = load_predictor(ck, resolve_device(device))      # a SignalPredictor; a MultiTaskPredictor's is its direction head
         if model.pair != pair: raise EvaluationError(f"checkpoint {ck} was trained on {model.pair}, not on --pairs {pair}")
         if explicit: prepared, origin = resolve_dataset(pair, _over_checkpoint(spec, model, dataset), dataset, data_dir), "given"
         else:
@@ -1299,16 +1467,26 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                             "dataset": {"cache_key": key, "origin": origin, "checkpoint_cache_key": ck_key,
                                         "same_as_training": bool(ck_key) and key == ck_key, "spec": prepared.meta.get("spec") or {},
                                         "dataset_spec": prepared.meta.get("dataset_spec")}})
+        multi = isinstance(model, MultiTaskPredictor)
+        if multi: ev.heads = evaluate_heads(prepared, model, split, n_boot, seed)
         if walk_forward:
             tc = TrainingConfig(epochs=wf_epochs, device=device, seed=seed, progress=True, max_steps_per_epoch=wf_max_steps,
                                 num_threads=cpu_threads(threads))
-            fp = trainer_fit_predict(replace(model.model.cfg), tc)
-            ev.walk_forward, ev.walk_forward_pooled, _ = _walk_forward(prepared, walk_forward, fp, Path(report_dir) / pair / "walk_forward",
-                                                                     ev.exec_cfg, n_boot=n_boot, seed=seed, name="model")
+            wf_dir = Path(report_dir) / pair / "walk_forward"
+            fp = (multitask_fit_predict(replace(model.model.cfg), MultiTaskConfig.from_dict(model.meta["multitask"]), tc) if multi
+                  else trainer_fit_predict(replace(model.model.cfg), tc))
+            ev.walk_forward, ev.walk_forward_pooled, wf_evs = _walk_forward(prepared, walk_forward, fp, wf_dir, ev.exec_cfg, n_boot=n_boot,
+                                                                            seed=seed, name="model")
+            if multi:   # the same folds, a single-task SignalModel of the same size and budget: does multi-task help direction?
+                _, _, single_evs = _walk_forward(prepared, walk_forward, trainer_fit_predict(replace(model.model.cfg), tc), wf_dir / "single_task",
+                                                 ev.exec_cfg, n_boot=n_boot, seed=seed, name="single-task")
+                ev.comparison = compare_walk_forward(wf_evs, single_evs, n_boot=n_boot, seed=seed)
         ev.report_audit = audit_evaluation(ev, truncation=truncation_audit)
         paths = write_report(ev, Path(report_dir) / pair)
         print(f"{pair}: {ev.report_audit.verdict}\n  dataset {(key or '?')[:12]} ({origin}); {len(ev.report_audit.alarms)} audit alarm(s); "
               f"report {paths['report']}")
+        if ev.heads: print("  " + "\n  ".join(heads_lines(ev.heads)))
+        if ev.comparison: print("  " + comparison_line(ev.comparison))
         results.append(ev)
     return results
 
