@@ -19,6 +19,7 @@ import torch.multiprocessing as mp
 from gymnasium import spaces
 from tqdm.auto import tqdm
 
+from typing import Literal
 from .data import DataError, atomic_write_text, check_pair
 from .prepare import DatasetSpec
 from .dataset import PreparedDataset
@@ -422,7 +423,7 @@ def a3c_policy(model:ActorCritic) -> callable: # a trained actor-critic
 
 # %% ../nbs/05_a3c.ipynb
 def a3c_command(pair:str="eurusd", # currency pair (the shipped offline sample is EURUSD)
-                env_mode:str="backtesting", # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
+                env_mode:Literal["backtesting", "simulated"]="backtesting", # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
                 historical_data:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key under --data-dir (default: prepare one from the dataset flags)
                 num_workers:int=2, # Hogwild worker processes (0: one worker in this process)
                 total_steps:int=100_000, # environment steps over all workers

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from .data import DataError, check_pair, pip_size, atomic_write_text, import_backtesting
+from .data import DataError, check_pair, pip_size, atomic_write_text, import_backtesting, gap_breaks
 
 # %% auto 0
 __all__ = ['log', 'BacktestError', 'ExecutionConfig', 'positions_from_proba', 'decision_units', 'held_units', 'fill_costs',
@@ -125,7 +125,8 @@ def decision_units(position, # target position in [-1, 1] per bar, decided at it
     u[-2:] = 0
     return u
 
-def held_units(decisions:np.ndarray) -> np.ndarray:
+def held_units(decisions:np.ndarray, # desired units per bar (decided at its close)
+              ) -> np.ndarray:
     "Units held during each bar: the previous bar's decision (filled at this bar's open)."
     return np.r_[np.int64(0), decisions[:-1]]
 
@@ -200,7 +201,7 @@ class BacktestResult:
     costs: pd.DataFrame # spread and commission paid at each bar's open
     trades: pd.DataFrame # closed trades, FIFO lots (size, entry/exit bar and price, cost, pnl)
     stats: dict # see `backtest_stats`
-    cfg: ExecutionConfig
+    cfg: ExecutionConfig # the execution settings (costs, sizing) the backtest ran with
     engine: str # 'vectorized' or 'backtesting.py'
     native: object = None # backtesting.py's own result Series (engine='backtesting.py')
     bt: object = None # the backtesting.Backtest (for its plot)
@@ -255,7 +256,7 @@ def backtest_vectorized(bars:pd.DataFrame, # bar frame (open, high, low, close)
 def block_bootstrap_indices(n:int, # rows in the sample
                             n_boot:int=1000, # resamples
                             block:int|None=None, # block length (default: round(n ** (1/3)))
-                            seed:int=0,
+                            seed:int=0, # seed of the resampling generator
                            ) -> np.ndarray:
     "Row indices [n_boot, n] of circular block-bootstrap resamples."
     if n < 1: raise ValueError("cannot bootstrap an empty sample")
@@ -316,21 +317,25 @@ def block_length(x, # a series [n] or several [n, k] (the longest block any of t
     return int(min(n, max(int(min_block), math.ceil(b))))
 
 def bootstrap_ci(values:np.ndarray, # [n_boot] statistic on each resample
-                 level:float=0.95) -> tuple[float, float]:
+                 level:float=0.95, # coverage of the interval, e.g. 0.95 for the 2.5th-97.5th percentiles
+                ) -> tuple[float, float]:
     "Percentile interval of bootstrap values (NaNs ignored)."
     v = np.asarray(values, float); v = v[np.isfinite(v)]
     if not len(v): return (float("nan"), float("nan"))
     a = (1 - level) / 2
     return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
 
-def periods_per_year_of(index) -> float:
+def periods_per_year_of(index, # a DatetimeIndex of bar times (UTC)
+                       ) -> float:
     "Bars per year observed in a time index (bars / years spanned)."
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
         raise ValueError("need a DatetimeIndex of >= 2 bars to annualise; pass periods_per_year")
     years = (index[-1] - index[0]).total_seconds() / (365.25 * 86400)
     return (len(index) - 1) / years
 
-def sharpe_ratio(r:np.ndarray, ppy:float) -> np.ndarray:
+def sharpe_ratio(r:np.ndarray, # per-bar simple returns; the last axis is time
+                 ppy:float, # bars per year, to annualise (x sqrt(ppy))
+                ) -> np.ndarray:
     "Annualised Sharpe of returns along the last axis (risk-free 0); NaN when the returns never vary."
     r = np.asarray(r, float)
     sd = r.std(axis=-1, ddof=1)
@@ -382,7 +387,7 @@ def backtest_stats(equity:pd.Series, # equity at each close
                    costs:pd.DataFrame, # spread and commission per bar
                    trades:pd.DataFrame|None, # FIFO ledger (None: hit rate and trade count from it are NaN)
                    n_full:int, # units in a full position (turnover unit)
-                   periods_per_year:float|None=None,
+                   periods_per_year:float|None=None, # bars per year for annualising (None: measured from the index)
                    n_boot:int=1000, # bootstrap resamples for the Sharpe interval (0: no interval)
                    seed:int=0, # bootstrap seed
                    block:int|None=None, # bootstrap block length (None: `block_length` of the bar returns)
@@ -500,7 +505,8 @@ def compare_engines(a:BacktestResult, # one engine's result
 
 # %% ../nbs/06a_backtest.ipynb
 def plot_equity(curves:dict, # name -> equity Series
-                title:str="Equity"):
+                title:str="Equity", # figure title
+               ):
     "Plotly figure: equity curves on top, drawdowns below."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -513,11 +519,14 @@ def plot_equity(curves:dict, # name -> equity Series
                                  mode="lines", line=line, legendgroup=name, showlegend=False), row=2, col=1)
     fig.update_layout(title=title, height=480, margin=dict(l=50, r=20, t=50, b=30))
     fig.update_yaxes(title_text="equity", row=1, col=1); fig.update_yaxes(title_text="drawdown %", row=2, col=1)
+    idx = next(iter(curves.values())).index if curves else None
+    if isinstance(idx, pd.DatetimeIndex): fig.update_xaxes(rangebreaks=gap_breaks(idx))   # weekends cut out, not flat lines
     return fig
 
 def save_backtesting_plot(result:BacktestResult, # a result of `backtest_backtesting_py`
                           path, # HTML file to write
-                          title:str="backtest") -> Path:
+                          title:str="backtest", # title of the HTML page
+                         ) -> Path:
     "Write backtesting.py's plot to `path` with inline resources and no external fetches."
     if result.bt is None: raise ValueError("save_backtesting_plot needs a result from backtest_backtesting_py")
     import tempfile

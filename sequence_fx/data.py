@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Literal, Sequence, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -17,12 +17,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 # %% auto 0
-__all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'DataError', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc',
-           'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
-           'import_backtesting', 'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'FlagGroup',
-           'cli_parser', 'cli_args', 'cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_train_multitask',
-           'sfx_evaluate', 'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c', 'sfx_sac', 'sfx_pipeline', 'sfx_tune',
+__all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'Device', 'CLI_GROUPS', 'CLI_EXAMPLES',
+           'DataError', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_dir', 'sha256_file',
+           'check_pair', 'pip_size', 'resolve_tz', 'to_utc', 'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps',
+           'read_histdata', 'write_histdata', 'read_ohlcv', 'import_backtesting', 'load_sample', 'parse_timeframe',
+           'resample_bars', 'resolve_device', 'flag_choices', 'FlagGroup', 'cli_parser', 'cli_args', 'cpu_threads',
+           'set_cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_train_multitask', 'sfx_evaluate',
+           'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c', 'sfx_sac', 'sfx_pipeline', 'sfx_tune', 'gap_breaks',
            'plot_candles']
 
 # %% ../nbs/00_data.ipynb
@@ -51,11 +52,15 @@ def atomic_write(path, # file to (over)write
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
-def atomic_write_bytes(path, data:bytes):
+def atomic_write_bytes(path, # destination file; its directory is created if needed
+                       data:bytes, # the bytes to write
+                      ):
     "Write `data` to `path` atomically."
     with atomic_write(path, "wb") as f: f.write(data)
 
-def atomic_write_text(path, text:str):
+def atomic_write_text(path, # destination file; its directory is created if needed
+                      text:str, # the text, written as UTF-8
+                     ):
     "Write `text` (UTF-8) to `path` atomically."
     with atomic_write(path, "w") as f: f.write(text)
 
@@ -77,7 +82,9 @@ def atomic_dir(path): # directory to (re)create
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-def sha256_file(path, chunk:int=1<<20) -> str:
+def sha256_file(path, # the file to hash
+                chunk:int=1<<20, # bytes read per step (memory bound)
+               ) -> str:
     "Hex SHA-256 of a file's bytes, read in chunks."
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -92,21 +99,24 @@ PAIRS = {  # pair -> (base, quote); the majors and common crosses HistData serve
     "euraud": ("EUR", "AUD"), "eurcad": ("EUR", "CAD"), "gbpchf": ("GBP", "CHF"), "xauusd": ("XAU", "USD"),
 }
 
-def check_pair(pair:str) -> str:
+def check_pair(pair:str, # a currency pair in any common spelling: 'EUR/USD', 'EURUSD', 'eur_usd'
+              ) -> str:
     "Normalise 'EUR/USD', 'EURUSD', 'eur_usd' to 'eurusd'; raise `DataError` for a pair we do not know."
     p = re.sub(r"[^a-z]", "", str(pair).lower())
     if p not in PAIRS:
         raise DataError(f"unknown pair {pair!r}; known pairs: {', '.join(sorted(PAIRS))}")
     return p
 
-def pip_size(pair:str) -> float:
+def pip_size(pair:str, # a currency pair, e.g. 'usdjpy'
+            ) -> float:
     "Size of one pip: 0.01 for JPY-quoted pairs, 0.1 for gold, else 0.0001."
     base, quote = PAIRS[check_pair(pair)]
     return 0.01 if quote == "JPY" else 0.1 if base == "XAU" else 0.0001
 
 HISTDATA_TZ = "EST" # HistData.com: Eastern Standard Time with no daylight saving = fixed UTC-5
 
-def resolve_tz(name:str|None) -> tzinfo:
+def resolve_tz(name:str|None, # 'EST', 'UTC', 'UTC+02:00' or an IANA zone name such as 'Europe/London' (None: UTC)
+              ) -> tzinfo:
     "A source time zone: 'EST' (fixed UTC-5, HistData's), 'UTC', a fixed offset like 'UTC+02:00', or an IANA name."
     if name is None or str(name).upper() in ("EST", "EST-NODST", "UTC-5", "UTC-05:00"):
         return timezone(timedelta(hours=-5), "EST")
@@ -120,7 +130,10 @@ def resolve_tz(name:str|None) -> tzinfo:
     except (ZoneInfoNotFoundError, ValueError) as e:
         raise DataError(f"unknown source time zone {name!r}: use 'EST' (fixed UTC-5), 'UTC', 'UTC+02:00' or an IANA name like 'America/Chicago'") from e
 
-def to_utc(index:pd.DatetimeIndex, source_tz:str|None=HISTDATA_TZ, where:str="<data>") -> pd.DatetimeIndex:
+def to_utc(index:pd.DatetimeIndex, # timestamps, naive (local to source_tz) or tz-aware
+           source_tz:str|None=HISTDATA_TZ, # zone of naive timestamps (see resolve_tz); EST is HistData's fixed UTC-5
+           where:str="<data>", # file or source named in error messages
+          ) -> pd.DatetimeIndex:
     "Interpret naive timestamps in `source_tz` and convert them to UTC (an aware index passes through, converted)."
     index = pd.DatetimeIndex(index)
     if index.tz is not None: return index.tz_convert("UTC")
@@ -592,7 +605,8 @@ def load_sample(name:str="eurusd_h1", # sample name (see SAMPLES)
 # %% ../nbs/00_data.ipynb
 _TF = {"m": "min", "min": "min", "h": "h", "d": "D", "w": "W"}
 
-def parse_timeframe(tf:str) -> pd.Timedelta:
+def parse_timeframe(tf:str, # a timeframe such as '1m', '5min', 'M5', '1h', 'H4', '1d' or 'D1'
+                   ) -> pd.Timedelta:
     "'1m', '5min', 'M5', '1h', 'H4', '1d', 'D1' -> Timedelta."
     s = str(tf).strip().lower()
     m = re.fullmatch(r"(\d+)\s*(min|m|h|d|w)", s) or re.fullmatch(r"(min|m|h|d|w)(\d+)", s)
@@ -600,7 +614,10 @@ def parse_timeframe(tf:str) -> pd.Timedelta:
     n, unit = (m.group(1), m.group(2)) if m.group(1).isdigit() else (m.group(2), m.group(1))
     return pd.Timedelta(int(n), unit=_TF[unit])
 
-def resample_bars(bars:pd.DataFrame, timeframe:str="1h", offset:str|None=None) -> pd.DataFrame:
+def resample_bars(bars:pd.DataFrame, # OHLCV frame on a UTC DatetimeIndex
+                  timeframe:str="1h", # target bar length (at least the input's spacing)
+                  offset:str|None=None, # shift of the bin edges, e.g. '17h' for New York-close days (None: midnight UTC)
+                 ) -> pd.DataFrame:
     "Aggregate a bar frame to `timeframe`; no empty bars are created. `offset` shifts bin edges (e.g. '17h' for NY-close days)."
     step = parse_timeframe(timeframe)
     if len(bars) == 0: return bars.copy()
@@ -613,7 +630,8 @@ def resample_bars(bars:pd.DataFrame, timeframe:str="1h", offset:str|None=None) -
     return out.astype(float)
 
 # %% ../nbs/00_data.ipynb
-def resolve_device(device:str="auto") -> str:
+def resolve_device(device:str="auto", # auto, cpu, cuda, cuda:N or mps
+                  ) -> str:
     "'auto' -> 'cuda' when available else 'cpu'; an unknown device, or CUDA/MPS where there is none, is an error."
     import torch # only the modules that run models pay for importing torch
     if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
@@ -631,7 +649,63 @@ import dataclasses, importlib
 
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see --help)\n")
+
+Device = Literal["auto", "cpu", "cuda", "cuda:N", "mps"] # a torch device flag; 'cuda:N' stands for cuda:0, cuda:1, ...
+
+def flag_choices(anno, # a parameter's annotation, e.g. Literal['fixed', 'confidence'] or Device|None
+                ) -> tuple|None:
+    "The values a `Literal[...]` annotation allows (also inside `X|None`), as strings; None for any other annotation."
+    for a in (anno, *getattr(anno, "__args__", ())):
+        if get_origin(a) is Literal: return tuple(str(v) for v in get_args(a))
+    return None
+
+class _Choice:
+    "argparse `type` for an enumerated flag: one of `choices`, where a choice 'x:N' accepts x:0, x:1, ..."
+    def __init__(self, choices): self.choices, self.__name__ = tuple(choices), "choice"
+    def __call__(self, s:str) -> str:
+        if s in self.choices or any(c.endswith(":N") and re.fullmatch(re.escape(c[:-1]) + r"\d+", s) for c in self.choices): return s
+        raise argparse.ArgumentTypeError(f"invalid choice {s!r} (choose from {', '.join(self.choices)})")
+
+class _HelpFormatter(argparse.HelpFormatter):
+    "Help that shows a default only when it says something: no '(default: None)' or '(default: )'; booleans as on/off; examples kept as written."
+    def _fill_text(self, text, width, indent):
+        return text if text.startswith("examples:") else super()._fill_text(text, width, indent)
+    def _get_help_string(self, action):
+        h, d = action.help or "", action.default
+        if not action.option_strings or "%(default)" in h or d is None or d is argparse.SUPPRESS or d == "" or action.required: return h
+        if isinstance(action, argparse.BooleanOptionalAction): return f"{h} (default: {'on' if d else 'off'})"
+        return h + " (default: %(default)s)"
+
+CLI_GROUPS = { # help section -> the flags (parameter names) it collects, the same in every command
+    "data and outputs": ("pairs", "dataset", "data_dir", "run_dir", "report_dir", "checkpoint_path", "checkpoint_root",
+                         "resume_from_checkpoint", "force", "forecast_cache", "start", "end", "gdelt_dir", "gdelt_mirror"),
+    "costs and execution": ("spread_pips", "commission", "slippage_pips", "threshold", "sizing"),
+    "compute": ("device", "threads", "num_workers", "workers", "compile", "progress", "seed"),
+}
+
+CLI_EXAMPLES = { # console script -> example lines for its --help
+    "sfx-prepare": ["sfx-prepare                                   # the offline EURUSD H1 sample -> data/eurusd/<key>/",
+                    "sfx-prepare --task-type binary --t-in 64 --t-out 5",
+                    "sfx-prepare --pairs eurusd,gbpusd --source histdata --histdata-download --years 2022,2023",
+                    "sfx-prepare --source csv --input 'ticks/{pair}.csv' --columns 'time=Date,close=Bid Close' --time-format '%d.%m.%Y %H:%M'"],
+    "sfx-train": ["sfx-train --epochs 3                          # the sample dataset -> runs/eurusd/best_model.pt",
+                  "sfx-train --dataset latest --device cuda --batch-size 256",
+                  "sfx-train --resume-from-checkpoint runs/eurusd   # continue from the newest checkpoint_epoch_N"],
+    "sfx-train-multitask": ["sfx-train-multitask --epochs 3                # direction, volatility and regime heads, uncertainty weighting",
+                            "sfx-train-multitask --tasks direction,volatility --loss-weighting fixed --task-weights 1,0.5"],
+    "sfx-evaluate": ["sfx-evaluate                                  # runs/eurusd/best_model.pt on its own dataset -> reports/eurusd/",
+                     "sfx-evaluate --spread-pips 0.8 --commission 2e-5 --threshold 0.45 --sizing confidence",
+                     "sfx-evaluate --walk-forward 4 --wf-epochs 3 --n-boot 500"],
+    "sfx-gdelt-download": ["sfx-gdelt-download --start 2017-07-03 --end 2017-07-04         # 96 GKG batches -> data/gdelt/",
+                           "sfx-gdelt-download --start 2017-07-03 --end 2017-07-03 --workers 2 --allow-missing"],
+    "sfx-ensemble": ["sfx-ensemble --timesfm-path models/timesfm-2.5 # stack runs/eurusd/best_model.pt with TimesFM 2.5",
+                     "sfx-ensemble --device cuda --batch-size 256 --years 2019"],
+}
+
+def _epilog(prog:str|None) -> str:
+    ex = CLI_EXAMPLES.get(prog or "") or [f"{prog}        # every default: the offline EURUSD H1 sample"]
+    return "examples:\n" + "\n".join(f"  {e}" for e in ex)
 
 class FlagGroup:
     "Base for a dataclass whose documented fields a command takes as one group of flags (annotate a parameter with it)."
@@ -664,7 +738,11 @@ def _add_flag(p, name:str, anno, default, doc:str|None):
     required = default is inspect.Parameter.empty       # a parameter without a default is a required flag
     if required: default = None
     if anno is bool or isinstance(default, bool):
-        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
+        a = p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
+        a.help = help_                                    # Python < 3.14 appends its own '(default: ...)'; the formatter does it
+        return
+    if (ch := flag_choices(anno)) is not None:         # an enumerated flag: the choices are listed and checked at parse time
+        p.add_argument(flag, type=_Choice(ch), default=default, required=required, help=help_, metavar="{" + ",".join(ch) + "}")
         return
     typ = anno if anno in (int, float, str) else None
     if typ is None and anno is not inspect.Parameter.empty:
@@ -679,17 +757,32 @@ def _docs(obj) -> dict:
 def cli_parser(func:Callable, # a command function with docmented parameters
                prog:str|None=None, # program name in messages
               ) -> argparse.ArgumentParser:
-    "An argparse parser from `func`'s parameters: flags use dashes, help comes from the docments; a `FlagGroup` parameter adds its fields."
-    p = _OneLineParser(prog=prog, description=(func.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    "An argparse parser from `func`'s parameters: flags use dashes, help comes from the docments, `Literal` annotations become checked choices; flags are grouped (`CLI_GROUPS`, then a `FlagGroup` parameter's fields), with `--version`, `--threads` and examples (`CLI_EXAMPLES`)."
+    from sequence_fx import __version__
+    docs = _docs(func)
+    need = " ".join(f"--{n.replace('_', '-')} {n.upper()}" for n, d in docs.items() if d.default is inspect.Parameter.empty)
+    p = _OneLineParser(prog=prog, description=(func.__doc__ or "").strip(), formatter_class=_HelpFormatter, epilog=_epilog(prog),
+                       add_help=False, usage=f"%(prog)s {need + ' ' if need else ''}[options]")
+    own = p.add_argument_group("options")
+    sections = {s: p.add_argument_group(s) for s in CLI_GROUPS}
+    where = {n: sections[s] for s, names in CLI_GROUPS.items() for n in names}
     seen = {}
-    for name, d in _docs(func).items():
+    for name, d in docs.items():
         g = _flag_group(d.anno)
         items = [(name, d)] if g is None else list(_docs(g).items())
-        target = p if g is None else p.add_argument_group(f"{g.__name__} flags", (g.__doc__ or "").strip())
+        target = where.get(name, own) if g is None else p.add_argument_group(f"{g.__name__} flags", (g.__doc__ or "").strip())
         for n, fd in items:
             if n in seen: raise TypeError(f"{func.__name__}: flag --{n.replace('_', '-')} is declared twice ({seen[n]} and {name})")
             seen[n] = name
-            _add_flag(target, n, fd.anno, fd.default, fd.docment)
+            doc = fd.docment if n != "threads" else f"{fd.docment or 'CPU threads'}; {cpu_threads()} on this machine"
+            _add_flag(target, n, fd.anno, fd.default, doc)
+    if "threads" not in seen:                           # every command gets --threads: run_cli applies it before the command runs
+        _add_flag(sections["compute"], "threads", int, 0, f"CPU threads for torch and numba (0: min(4, usable cores / processes per node); {cpu_threads()} on this machine)")
+    general = p.add_argument_group("general")
+    general.add_argument("-h", "--help", action="help", help="show this help and exit")
+    general.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit")
+    for g in p._action_groups[:]:                         # drop empty sections (and argparse's own, now unused, ones)
+        if not g._group_actions: p._action_groups.remove(g)
     return p
 
 def cli_args(func:Callable, # a command function
@@ -698,6 +791,7 @@ def cli_args(func:Callable, # a command function
             ) -> dict:
     "Keyword arguments for `func` from `argv`; a flag group arrives as its dataclass, whose `.given` names the flags given."
     ns = vars(cli_parser(func, prog).parse_args(argv))
+    if "threads" not in inspect.signature(func).parameters: ns.pop("threads", None)
     groups = {n: g for n, d in _docs(func).items() if (g := _flag_group(d.anno)) is not None}
     if not groups: return ns
     unset = object()   # parse again with every group default replaced by a sentinel: what is not the sentinel was given
@@ -719,6 +813,21 @@ def cpu_threads(threads:int=0, # threads asked for; 0 picks the default
     local = int(os.environ.get("LOCAL_WORLD_SIZE") or 1)
     return max(1, min(4, cores // max(1, local)))
 
+def set_cpu_threads(n:int, # threads for this process (>= 1)
+                   ) -> int:
+    "Cap torch's and numba's CPU threads (those already loaded) at `n`, and OMP/MKL/OpenBLAS threads of child processes."
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ[k] = str(n)
+    if "torch" in sys.modules: sys.modules["torch"].set_num_threads(n)
+    if "numba" in sys.modules:
+        nb = sys.modules["numba"]
+        nb.set_num_threads(min(n, nb.config.NUMBA_NUM_THREADS))
+    return n
+
+def _threads_arg(func, argv, prog, kw) -> int:
+    "--threads as given: from the command's own parameter, or the flag every command gets."
+    if "threads" in kw: return kw["threads"]
+    return vars(cli_parser(func, prog).parse_args(argv)).get("threads", 0)
+
 def run_cli(func:Callable, # the command function
             prog:str, # program name in messages
             argv=None, # arguments (default: sys.argv[1:])
@@ -726,7 +835,10 @@ def run_cli(func:Callable, # the command function
     "Parse `argv` for `func`, run it; on failure print one line '<prog>: error: ...' and exit non-zero."
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # idle OpenMP threads sleep (inherited by worker processes)
     logging.basicConfig(level=os.environ.get("SFX_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try: return func(**cli_args(func, argv, prog))   # a usage error exits 2 from the parser (SystemExit passes through)
+    try:
+        kw = cli_args(func, argv, prog)                  # a usage error exits 2 from the parser (SystemExit passes through)
+        set_cpu_threads(cpu_threads(_threads_arg(func, argv, prog, kw)))
+        return func(**kw)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr); sys.exit(130)
     except Exception as e:
@@ -782,10 +894,23 @@ def sfx_tune():
     return _launch("sequence_fx.tune:tune_cli")
 
 # %% ../nbs/00_data.ipynb
-def plot_candles(bars:pd.DataFrame, title:str="", n:int|None=300):
+def gap_breaks(index:pd.DatetimeIndex, # bar times, sorted
+               min_gap:str="12h", # only closures at least this long are cut (weekends, holidays), never a missing bar or two
+              ) -> list:
+    "Plotly x-axis `rangebreaks` that cut the market's closures (weekends, holidays) out of a time axis, so no flat line spans them."
+    if len(index) < 3: return []
+    step = bar_spacing(index)
+    big = np.flatnonzero(np.diff(index.values) >= max(pd.Timedelta(min_gap), 3 * step).to_timedelta64())   # any datetime unit
+    return [dict(bounds=[index[i] + step, index[i + 1]]) for i in big]
+
+def plot_candles(bars:pd.DataFrame, # OHLC bar frame on a UTC DatetimeIndex
+                 title:str="", # figure title
+                 n:int|None=300, # show the last n bars (None: all)
+                ):
     "Plotly candlestick of the last `n` bars (all if None)."
     import plotly.graph_objects as go
     b = bars if n is None else bars.iloc[-n:]
     fig = go.Figure(go.Candlestick(x=b.index, open=b["open"], high=b["high"], low=b["low"], close=b["close"], name="price"))
     fig.update_layout(title=title, xaxis_rangeslider_visible=False, height=400, margin=dict(l=40, r=20, t=40, b=30))
+    fig.update_xaxes(rangebreaks=gap_breaks(b.index))   # weekends cut out, not drawn as flat stretches
     return fig

@@ -59,7 +59,9 @@ class DataConfig:
     def from_dict(cls, d): return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 # %% ../nbs/00c_dataset.ipynb
-def forward_returns(bars:pd.DataFrame, t_out:int) -> np.ndarray:
+def forward_returns(bars:pd.DataFrame, # OHLCV frame (one row per bar)
+                    t_out:int, # bars held after entering at the next open
+                   ) -> np.ndarray:
     "log(close[t+t_out] / open[t+1]): the return of entering at the next open and holding t_out bars. NaN at the end."
     o, c = bars["open"].to_numpy(float), bars["close"].to_numpy(float)
     n = len(bars)
@@ -67,7 +69,11 @@ def forward_returns(bars:pd.DataFrame, t_out:int) -> np.ndarray:
     if n > t_out: fwd[:n - t_out] = np.log(c[t_out:] / o[1:n - t_out + 1])
     return fwd
 
-def classify(fwd:np.ndarray, task_type:str, lo:float, hi:float) -> np.ndarray:
+def classify(fwd:np.ndarray, # forward log returns (NaN where unknown)
+             task_type:str, # classification, binary or regression
+             lo:float, # returns below lo are 'down' (classification only)
+             hi:float, # returns above hi are 'up'; lo..hi is 'flat'
+            ) -> np.ndarray:
     "Targets from forward returns: 0/1/2 = down/flat/up (classification), 1 = up (binary), the return (regression). NaN stays NaN."
     if task_type == "regression": return fwd.astype(float)
     if task_type == "binary": y = (fwd > 0).astype(float)
@@ -75,14 +81,20 @@ def classify(fwd:np.ndarray, task_type:str, lo:float, hi:float) -> np.ndarray:
     y[~np.isfinite(fwd)] = np.nan
     return y
 
-def make_labels(bars:pd.DataFrame, cfg:DataConfig, thresholds:tuple|None=None) -> pd.DataFrame:
+def make_labels(bars:pd.DataFrame, # OHLCV frame on a UTC DatetimeIndex
+                cfg:DataConfig, # t_out, task_type and flat_threshold come from here
+                thresholds:tuple|None=None, # (lo, hi) flat band in log-return units (None: ±cfg.flat_threshold)
+               ) -> pd.DataFrame:
     "Forward return and target per bar; `thresholds=(lo, hi)` overrides the flat band (default ±flat_threshold)."
     fwd = forward_returns(bars, cfg.t_out)
     lo, hi = thresholds if thresholds is not None else (-cfg.flat_threshold, cfg.flat_threshold)
     return pd.DataFrame({"fwd_return": fwd, "target": classify(fwd, cfg.task_type, lo, hi)}, index=bars.index)
 
 # %% ../nbs/00c_dataset.ipynb
-def sample_candidates(feature_ok:np.ndarray, label_ok:np.ndarray, t_in:int) -> np.ndarray:
+def sample_candidates(feature_ok:np.ndarray, # bool per row: every feature finite
+                      label_ok:np.ndarray, # bool per row: the target is finite
+                      t_in:int, # bars in each input window
+                     ) -> np.ndarray:
     "Mask of rows t whose window [t-t_in+1, t] has only finite features and whose label is finite."
     bad = np.concatenate([[0], np.cumsum(~feature_ok)])
     n = len(feature_ok)
@@ -92,7 +104,9 @@ def sample_candidates(feature_ok:np.ndarray, label_ok:np.ndarray, t_in:int) -> n
         ok[t] = (bad[t + 1] - bad[t + 1 - t_in]) == 0
     return ok & label_ok
 
-def chronological_split(candidates:np.ndarray, cfg:DataConfig) -> np.ndarray:
+def chronological_split(candidates:np.ndarray, # bool per row: a usable sample end (see sample_candidates)
+                        cfg:DataConfig, # split shares and purge gap come from here
+                       ) -> np.ndarray:
     "int8 per row: 0/1/2 for rows ending a train/val/test sample, -1 otherwise; `cfg.gap` rows between blocks."
     split = np.full(len(candidates), -1, np.int8)
     rows = np.flatnonzero(candidates)
@@ -111,7 +125,9 @@ def chronological_split(candidates:np.ndarray, cfg:DataConfig) -> np.ndarray:
         if not (split == code).any(): raise DataError(f"the {name} split is empty: use more data or other split shares")
     return split
 
-def train_input_rows(split:np.ndarray, t_in:int) -> np.ndarray:
+def train_input_rows(split:np.ndarray, # int8 split code per row (0 train, 1 val, 2 test, -1 none)
+                     t_in:int, # bars in each input window
+                    ) -> np.ndarray:
     "Mask of rows inside at least one training window (what the scaler may see)."
     is_tr = (split == 0).astype(np.int64)
     cs = np.concatenate([[0], np.cumsum(is_tr)])
@@ -123,9 +139,9 @@ def train_input_rows(split:np.ndarray, t_in:int) -> np.ndarray:
 @dataclass
 class Scaler:
     "Per-feature standardisation fitted on training rows; stored with the model and the dataset."
-    mean: np.ndarray
-    std: np.ndarray
-    columns: list
+    mean: np.ndarray # per-feature mean over training input rows
+    std: np.ndarray # per-feature standard deviation (near-zero ones replaced by 1)
+    columns: list # feature names, in the order of mean and std
 
     @classmethod
     def fit(cls, X:np.ndarray, columns) -> "Scaler":
@@ -148,7 +164,12 @@ class Scaler:
 # %% ../nbs/00c_dataset.ipynb
 class WindowDataset(Dataset):
     "Samples (x[t_in, n_features], y) for the rows in `index`; x is a view of `X`, never a copy."
-    def __init__(self, X:torch.Tensor, y:torch.Tensor, index:np.ndarray, t_in:int):
+    def __init__(self,
+                 X:torch.Tensor, # scaled feature matrix [n_rows, n_features]
+                 y:torch.Tensor, # target per row [n_rows]
+                 index:np.ndarray, # rows whose window ends there (the samples)
+                 t_in:int, # bars in each input window
+                ):
         if len(index) and (int(index.min()) < t_in - 1 or int(index.max()) >= len(X)): raise IndexError("sample index outside the feature matrix")
         self.X, self.y, self.index, self.t_in = X, y, np.asarray(index, np.int64), t_in
     def __len__(self): return len(self.index)
@@ -159,7 +180,14 @@ class WindowDataset(Dataset):
 # %% ../nbs/00c_dataset.ipynb
 class PreparedDataset:
     "Bars, features, labels and split of one pair, with the train-only scaler; saved as Parquet + JSON."
-    def __init__(self, frame:pd.DataFrame, feature_columns:list, scaler:Scaler, data_cfg:DataConfig, feat_cfg:FeatureConfig, meta:dict):
+    def __init__(self,
+                 frame:pd.DataFrame, # bars, features, fwd_return, target and split per row (UTC index)
+                 feature_columns:list, # the model's input columns, in order
+                 scaler:Scaler, # the train-only Scaler for feature_columns
+                 data_cfg:DataConfig, # windows, task, label and split settings
+                 feat_cfg:FeatureConfig, # which features were built
+                 meta:dict, # provenance: cache key, sources and their SHA-256, versions, options
+                ):
         self.frame, self.feature_columns, self.scaler = frame, list(feature_columns), scaler
         self.data_cfg, self.feat_cfg, self.meta = data_cfg, feat_cfg, meta
         self._X = self._y = None
@@ -263,7 +291,8 @@ def prepare_dataset(bars:pd.DataFrame, # bar frame (clock or DC bars)
     return PreparedDataset(frame, cols, scaler, data_cfg, feat_cfg, meta)
 
 # %% ../nbs/00c_dataset.ipynb
-def check_no_straddle(ds:PreparedDataset):
+def check_no_straddle(ds:PreparedDataset, # the prepared dataset to check
+                     ):
     "Assert that every sample's input rows and label rows lie strictly inside its own split's span."
     t_in, t_out = ds.data_cfg.t_in, ds.data_cfg.t_out
     idx = {s: ds.sample_index(s) for s in SPLITS}
@@ -315,7 +344,10 @@ def plot_split_timeline(ds:PreparedDataset, # a prepared dataset
     return fig
 
 # %% ../nbs/00c_dataset.ipynb
-def write_shards(ds:PreparedDataset, directory, rows_per_shard:int=100_000) -> Path:
+def write_shards(ds:PreparedDataset, # the prepared dataset to write
+                 directory, # output folder (replaced atomically)
+                 rows_per_shard:int=100_000, # rows per Parquet shard, halo excluded
+                ) -> Path:
     "Write `ds` as scaled Parquet shards (with a t_in-1 row halo each) plus shards.json, atomically."
     import pyarrow as pa, pyarrow.parquet as pq
     t_in, n = ds.data_cfg.t_in, len(ds.frame)
@@ -335,11 +367,13 @@ def write_shards(ds:PreparedDataset, directory, rows_per_shard:int=100_000) -> P
 
 class ShardStream(IterableDataset):
     "Iterate (x[t_in, n_features], y, row) windows of one split from Parquet shards; sharded across workers and ranks."
-    def __init__(self, directory, # written by write_shards
+    def __init__(self,
+                 directory, # written by write_shards
                  split:str="train", # 'train', 'val' or 'test'
                  chunk:int=4096, # samples per work unit
                  shuffle:bool=False, # shuffle units and samples within a unit (seeded by seed + epoch)
-                 seed:int=0):
+                 seed:int=0, # shuffle seed (each epoch uses seed + epoch)
+                ):
         self.dir, self.split, self.chunk, self.shuffle, self.seed, self.epoch = Path(directory), split, chunk, shuffle, seed, 0
         self.info = json.loads((self.dir / "shards.json").read_text())
         self.t_in, self.cols = self.info["t_in"], self.info["feature_columns"]

@@ -87,7 +87,13 @@ class FastDropout(nn.Dropout):
 # %% ../nbs/03_encoder.ipynb
 class ConvBlock(nn.Module):
     "Same-length 1D convolution over time with GELU, dropout, optional residual and LayerNorm. [B, T, c_in] -> [B, T, c_out]"
-    def __init__(self, c_in:int, c_out:int, kernel:int, residual:bool=True, dropout:float=0.0):
+    def __init__(self,
+                 c_in:int, # input channels (features)
+                 c_out:int, # output channels
+                 kernel:int, # kernel width in bars (odd keeps the length)
+                 residual:bool=True, # add the input (1x1-projected when channels differ)
+                 dropout:float=0.0, # dropout probability after the activation
+                ):
         super().__init__()
         self.conv = nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2)
         self.skip = (nn.Identity() if c_in == c_out else nn.Conv1d(c_in, c_out, 1)) if residual else None
@@ -108,7 +114,11 @@ class ConvBlock(nn.Module):
 # %% ../nbs/03_encoder.ipynb
 class SelfAttentionBlock(nn.Module):
     "Pre-norm multi-head self-attention + feed-forward, residual. [B, T, d] -> [B, T, d]"
-    def __init__(self, d:int, heads:int, dropout:float=0.0):
+    def __init__(self,
+                 d:int, # model width (must be divisible by heads)
+                 heads:int, # attention heads
+                 dropout:float=0.0, # dropout probability on attention and feed-forward outputs
+                ):
         super().__init__()
         self.heads, self.dropout = heads, dropout
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -136,7 +146,9 @@ class SelfAttentionBlock(nn.Module):
 # %% ../nbs/03_encoder.ipynb
 class AttentionPooling(nn.Module):
     "Softmax-weighted sum over time. [B, T, d] -> ([B, d], weights [B, T])"
-    def __init__(self, d:int):
+    def __init__(self,
+                 d:int, # width of the sequence features
+                ):
         super().__init__()
         self.score = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1))
 
@@ -147,7 +159,9 @@ class AttentionPooling(nn.Module):
 # %% ../nbs/03_encoder.ipynb
 class SharedEncoder(nn.Module):
     "CNN over time -> (Bi)LSTM -> multi-head self-attention -> attention pooling -> embedding."
-    def __init__(self, cfg:ModelConfig):
+    def __init__(self,
+                 cfg:ModelConfig, # architecture: conv channels and kernels, LSTM size, heads, dropout, embed_dim
+                ):
         super().__init__()
         self.cfg = cfg
         chans = (cfg.n_features, *cfg.cnn_channels)
@@ -184,7 +198,12 @@ class SharedEncoder(nn.Module):
 # %% ../nbs/03_encoder.ipynb
 class ClassificationHead(nn.Module):
     "Embedding [B, E] -> class logits [B, n_classes]."
-    def __init__(self, embed_dim:int, n_classes:int, hidden:int=64, dropout:float=0.0):
+    def __init__(self,
+                 embed_dim:int, # width of the encoder embedding
+                 n_classes:int, # number of classes (3: down/flat/up, 2: down/up)
+                 hidden:int=64, # hidden units of the MLP
+                 dropout:float=0.0, # dropout probability before the output layer
+                ):
         super().__init__()
         self.net = (nn.Sequential(nn.Dropout(dropout), nn.Linear(embed_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
                     if hidden else nn.Sequential(nn.Dropout(dropout), nn.Linear(embed_dim, n_classes)))
@@ -192,14 +211,20 @@ class ClassificationHead(nn.Module):
 
 class RegressionHead(nn.Module):
     "Embedding [B, E] -> predicted forward return [B]."
-    def __init__(self, embed_dim:int, hidden:int=64, dropout:float=0.0):
+    def __init__(self,
+                 embed_dim:int, # width of the encoder embedding
+                 hidden:int=64, # hidden units of the MLP
+                 dropout:float=0.0, # dropout probability before the output layer
+                ):
         super().__init__()
         self.net = ClassificationHead(embed_dim, 1, hidden, dropout).net
     def forward(self, z): return self.net(z).squeeze(-1)
 
 class SignalModel(nn.Module):
     "`SharedEncoder` + a classification or regression head. [B, T, F] -> logits [B, C] (or returns [B])."
-    def __init__(self, cfg:ModelConfig):
+    def __init__(self,
+                 cfg:ModelConfig, # architecture and task (classification head or regression head)
+                ):
         super().__init__()
         self.cfg = cfg
         self.encoder = SharedEncoder(cfg)
@@ -241,7 +266,8 @@ def overfit_batch(model:nn.Module, # a SignalModel (classification)
 
 # %% ../nbs/03_encoder.ipynb
 def plot_attention(weights, # pooling weights [n_windows, T] (tensor or array)
-                   title:str="Attention pooling weights over the window"):
+                   title:str="Attention pooling weights over the window", # figure title
+                  ):
     "Heatmap (matplotlib) of per-window attention weights; the rightmost step is the most recent bar."
     import matplotlib.pyplot as plt
     w = weights.detach().cpu().numpy() if torch.is_tensor(weights) else np.asarray(weights)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import dataclasses, html as _html, json, logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from .data import atomic_write_text, check_pair, cpu_threads
+from .data import Device, atomic_write_text, check_pair, cpu_threads
 from .dataset import PreparedDataset, SPLITS
 from .prepare import ACCESS_FIELDS, DatasetSpec, dataset_pairs, resolve_dataset
 from .backtest import ExecutionConfig, backtest_vectorized, positions_from_proba
@@ -443,9 +443,9 @@ def ensemble_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      checkpoint_root:str="runs", # finds <checkpoint-root>/<pair>/best_model.pt (sfx-train's --run-dir)
                      dataset:str|None=None, # a prepared dataset (directory, 'latest' or cache key) instead of the checkpoint's own
                      data_dir:str="data", # prepared-dataset cache
-                     device:str="auto", # cpu, cuda, cuda:N or auto, for both models
+                     device:Device="auto", # cpu, cuda, cuda:N or auto, for both models
                      threads:int=0, # torch CPU threads (0: min(4, cores))
-                     timesfm_version:str="2.5", # 2.5 (Apache-2.0 weights) or 3 (non-commercial, non-production weights)
+                     timesfm_version:Literal["2.5", "3"]="2.5", # 2.5 (Apache-2.0 weights) or 3 (non-commercial, non-production weights)
                      timesfm_path:str|None=None, # TimesFM weights directory (config.json, model.safetensors); default: the local Hugging Face cache
                      context_len:int=512, # bars of closes TimesFM reads per forecast
                      batch_size:int=64, # TimesFM series per forward pass
@@ -455,7 +455,7 @@ def ensemble_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      commission:float=0.0, # commission, fraction of traded value per side
                      slippage_pips:float=0.0, # adverse slippage per fill, in pips
                      threshold:float=0.0, # minimum probability of the chosen direction to trade
-                     sizing:str="fixed", # fixed or confidence
+                     sizing:Literal["fixed", "confidence"]="fixed", # fixed (one unit) or confidence (scaled by the probability edge)
                      report_dir:str="reports/ensemble", # the report goes to <report-dir>/<pair>/
                      n_boot:int=1000, # bootstrap resamples for the intervals
                      seed:int=0, # seed for the bootstrap and the random baseline

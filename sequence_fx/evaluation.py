@@ -8,13 +8,13 @@ import html as _html, json, logging, math, re
 from dataclasses import dataclass, field, asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr, t as _student_t
 
-from .data import DataError, atomic_write_text, check_pair, cpu_threads, resolve_device
+from .data import DataError, Device, atomic_write_text, check_pair, cpu_threads, resolve_device
 from .dataset import PreparedDataset, DataConfig, Scaler, classify, train_input_rows, sample_candidates, SPLITS
 from .prepare import (prepare, load_prepared, DatasetSpec, ACCESS_FIELDS, dataset_pairs, prepare_spec, resolve_dataset,
                                  truncation_audit)
@@ -31,10 +31,12 @@ __all__ = ['log', 'CLASS_LABELS', 'BLOCK_MULT', 'LOWER_IS_BETTER', 'METRICS', 'E
            'baseline_predictions', 'AuditThresholds', 'Alarm', 'Audit', 'feature_ic', 'audit_report',
            'audit_evaluation', 'Evaluation', 'split_bars', 'backtest_block', 'evaluate', 'sharpe_vs_spread',
            'plot_sharpe_vs_spread', 'walk_forward_folds', 'fold_dataset', 'trainer_fit_predict', 'logistic_fit_predict',
-           'walk_forward', 'plot_confusion', 'plot_calibration', 'plot_metric_ci', 'report_html', 'external_urls',
-           'write_report', 'loss_metrics', 'evaluate_heads', 'heads_table', 'heads_paired_table', 'heads_lines',
-           'multitask_fit_predict', 'compare_walk_forward', 'comparison_line', 'check_model_matches', 'prepare_hint',
-           'dataset_for_checkpoint', 'evaluate_command', 'evaluate_cli']
+           'walk_forward', 'class_report', 'execution_table', 'format_backtest_stats', 'trade_table',
+           'backtesting_py_stats', 'format_sharpe_spread', 'format_walk_forward', 'plot_confusion', 'plot_calibration',
+           'plot_metric_ci', 'report_html', 'external_urls', 'write_report', 'loss_metrics', 'evaluate_heads',
+           'heads_table', 'heads_paired_table', 'heads_lines', 'multitask_fit_predict', 'compare_walk_forward',
+           'comparison_line', 'check_model_matches', 'prepare_hint', 'dataset_for_checkpoint', 'evaluate_command',
+           'evaluate_cli']
 
 # %% ../nbs/06_eval_ensemble.ipynb
 log = logging.getLogger(__name__)
@@ -61,7 +63,8 @@ def _class_proba(proba) -> np.ndarray:
 
 def check_predictions(y, # true classes per row (int)
                       proba, # probabilities [n, K]: direction (K = 2 or 3), or any K > 3 classes (e.g. the four regimes)
-                      where:str="predictions") -> tuple[np.ndarray, np.ndarray]:
+                      where:str="predictions", # what the predictions are, named in error messages
+                     ) -> tuple[np.ndarray, np.ndarray]:
     "Validated (y, proba): raises `EvaluationError` on an empty set, NaNs, or shapes that do not match."
     y = np.asarray(y)
     if len(y) == 0: raise EvaluationError(f"{where}: no rows to evaluate (empty split)")
@@ -73,7 +76,10 @@ def check_predictions(y, # true classes per row (int)
         raise EvaluationError(f"{where}: labels must be classes 0..{p.shape[1] - 1}; got values {sorted(set(np.unique(y).tolist()))[:6]}")
     return y.astype(np.int64), p
 
-def confusion_matrix(y, pred, k:int) -> np.ndarray:
+def confusion_matrix(y, # true classes (ints 0..k-1)
+                     pred, # predicted classes (ints 0..k-1)
+                     k:int, # number of classes
+                    ) -> np.ndarray:
     "Counts [k, k]: rows = true class, columns = predicted class."
     return np.bincount(np.asarray(y) * k + np.asarray(pred), minlength=k * k).reshape(k, k)
 
@@ -92,17 +98,23 @@ def _from_counts(cm:np.ndarray) -> dict:
     return {"accuracy": tp.sum(-1) / n, "balanced_accuracy": bacc, "precision_macro": precision.mean(-1),
             "recall_macro": recall.mean(-1), "f1_macro": f1.mean(-1)}
 
-def signal_of(proba) -> np.ndarray:
+def signal_of(proba, # class probabilities [n, 3] (down/flat/up) or [n, 2] (down/up)
+             ) -> np.ndarray:
     "Directional signal p_up - p_down in [-1, 1]."
     p = _check_proba(proba); return p[:, -1] - p[:, 0]
 
-def information_coefficient(signal, fwd_return) -> float:
+def information_coefficient(signal, # directional signal per sample
+                            fwd_return, # realised forward log return per sample
+                           ) -> float:
     "Spearman rank correlation of a signal with the realised forward return."
     s, f = np.asarray(signal, float), np.asarray(fwd_return, float)
     if np.std(s) == 0 or np.std(f) == 0: return float("nan")
     return float(spearmanr(s, f).statistic)
 
-def calibration_curve(y, proba, n_bins:int=10) -> pd.DataFrame:
+def calibration_curve(y, # true classes
+                      proba, # class probabilities [n, k]
+                      n_bins:int=10, # equal-width confidence bins in [0, 1]
+                     ) -> pd.DataFrame:
     "Reliability of the top-class probability: per confidence bin, mean confidence vs observed accuracy."
     y, p = check_predictions(y, proba, "calibration")
     conf, pred = p.max(1), p.argmax(1)
@@ -683,7 +695,9 @@ def _json_default(o):
     if isinstance(o, Path): return str(o)
     return str(o)
 
-def split_bars(prepared:PreparedDataset, rows:np.ndarray) -> pd.DataFrame:
+def split_bars(prepared:PreparedDataset, # the prepared dataset
+               rows:np.ndarray, # sorted sample rows (positions in prepared.frame)
+              ) -> pd.DataFrame:
     "The bar frame spanning `rows` (first to last row inclusive, plus the bars their labels look ahead into)."
     f = prepared.frame
     end = min(len(f), int(rows[-1]) + 1 + prepared.data_cfg.t_out)
@@ -768,7 +782,9 @@ def sharpe_vs_spread(ev:Evaluation, # an evaluation (its signal, split bars and 
                      "annual_return": st["annual_return"], "cost_paid_frac": st["cost_paid_frac"]})
     return pd.DataFrame(rows)
 
-def plot_sharpe_vs_spread(df:pd.DataFrame, title:str="Sharpe ratio vs spread"):
+def plot_sharpe_vs_spread(df:pd.DataFrame, # one row per spread: spread_pips, sharpe, sharpe_lo, sharpe_hi
+                          title:str="Sharpe ratio vs spread", # figure title
+                         ):
     "Plotly: Sharpe with its bootstrap band against the spread."
     import plotly.graph_objects as go
     fig = go.Figure([
@@ -806,7 +822,9 @@ def walk_forward_folds(first:int, # first sample row
         folds.append({"train": (trs, tre), "val": (vs, ve), "test": (ts, te)})
     return folds
 
-def fold_dataset(prepared:PreparedDataset, fold:dict) -> PreparedDataset:
+def fold_dataset(prepared:PreparedDataset, # the full prepared dataset
+                 fold:dict, # {'train'|'val'|'test': (first row, end row)} of one walk-forward fold
+                ) -> PreparedDataset:
     "A copy of `prepared` with the fold's split and a scaler refitted on the fold's training windows."
     f = prepared.frame
     cand = _sample_candidates(prepared) # includes rows the dataset's own purge gaps had dropped
@@ -846,7 +864,9 @@ def trainer_fit_predict(model_cfg=None, # sequence_fx.encoder.ModelConfig (None:
         return predict_proba(res.best_path, ds, "test")[1]
     return fit_predict
 
-def logistic_fit_predict(ds:PreparedDataset, fold_dir:Path|None=None) -> np.ndarray:
+def logistic_fit_predict(ds:PreparedDataset, # the fold's dataset
+                         fold_dir:Path|None=None, # fold output folder (unused: nothing to save)
+                        ) -> np.ndarray:
     "The logistic-regression baseline as a `fit_predict` (fast; for tests and comparisons)."
     return baseline_predictions(ds, "test")["logistic"][0]
 
@@ -899,11 +919,115 @@ def walk_forward(prepared:PreparedDataset, # the full dataset
 _walk_forward = walk_forward # the CLI's --walk-forward flag shadows the name inside evaluate_command
 
 # %% ../nbs/06_eval_ensemble.ipynb
+def _fin(x) -> bool:
+    try: return x is not None and bool(np.isfinite(float(x)))
+    except (TypeError, ValueError): return False
+def _pct(x, nd:int=2) -> str: return f"{100 * float(x):.{nd}f}%" if _fin(x) else "–"
+def _bp(x, nd:int=1) -> str: return f"{1e4 * float(x):,.{nd}f} bp" if _fin(x) else "–"
+def _num(x, nd:int=2) -> str: return f"{float(x):,.{nd}f}" if _fin(x) else "–"
+
+def class_report(cm, # counts [k, k]: rows true, columns predicted
+                 labels:list, # class names, in order
+                ) -> pd.DataFrame:
+    "Per class: precision (of the rows predicted so), recall (of the rows truly so), F1, support (true rows) and rows predicted; NaN where undefined."
+    cm = np.asarray(cm, float)
+    tp, pred, true = np.diag(cm), cm.sum(0), cm.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec, rec = tp / pred, tp / true
+        f1 = 2 * prec * rec / (prec + rec)
+    return pd.DataFrame({"precision": prec, "recall": rec, "f1": f1, "support": true.astype(int), "predicted": pred.astype(int)},
+                        index=pd.Index(labels, name="class"))
+
+def execution_table(exec_cfg:ExecutionConfig, # the backtest's execution settings
+                    signal_cfg:dict|None=None, # threshold and sizing of the signal, if any
+                   ) -> pd.DataFrame:
+    "Execution and signal settings as a two-column table with their units spelled out."
+    c = exec_cfg
+    rows = [("pair", c.pair.upper()), ("spread", f"{c.spread_pips:g} pips, half paid on every unit traded"),
+            ("commission", f"{_bp(c.commission, 2)} of traded value per fill"), ("slippage", f"{c.slippage_pips:g} pips per fill, adverse"),
+            ("fill", "next bar's open" if not c.latency_bars else f"open {c.latency_bars + 1} bars after the decision"),
+            ("starting equity", f"{c.cash:,.0f} (quote currency)"), ("full position", f"{c.exposure:g} x starting equity"),
+            ("margin", f"{_pct(c.margin)} (leverage {1 / c.margin:.0f}:1)")]
+    s = signal_cfg or {}
+    if "threshold" in s: rows.append(("signal threshold", f"trade when the chosen direction's probability > {s['threshold']:g}"))
+    if "sizing" in s: rows.append(("sizing", {"fixed": "fixed: one full position", "confidence": "confidence: scaled by the probability edge"}.get(s["sizing"], str(s["sizing"]))))
+    return pd.DataFrame(rows, columns=["setting", "value"]).set_index("setting")
+
+_STAT_FMT = {"total_return": _pct, "annual_return": _pct, "annual_vol": _pct, "sharpe": _num, "sortino": _num, "max_drawdown": _pct,
+             "calmar": _num, "hit_rate": lambda x: _pct(x, 1), "n_trades": lambda x: f"{int(x):,}" if _fin(x) and x >= 0 else "–",
+             "turnover_per_year": lambda x: _num(x, 1), "exposure": lambda x: _pct(x, 1), "cost_paid": _num, "cost_paid_frac": _bp}
+
+def format_backtest_stats(stats:pd.DataFrame, # one row per curve (net, gross, buy & hold), columns from backtest_stats
+                         ) -> pd.DataFrame:
+    "The backtest statistics as text: returns, volatility, drawdown, hit rate and exposure in percent, costs in money and in basis points of starting equity."
+    out = pd.DataFrame(index=stats.index)
+    for k, f in _STAT_FMT.items():
+        if k in stats: out[k] = stats[k].map(f)
+    if "sharpe_ci" in stats: out.insert(out.columns.get_loc("sharpe") + 1, "sharpe 95% CI", stats["sharpe_ci"].map(lambda v: f"[{_num(v[0])}, {_num(v[1])}]"))
+    return out.rename(columns={"total_return": "total return", "annual_return": "annual return", "annual_vol": "annual vol", "max_drawdown": "max drawdown",
+                               "hit_rate": "hit rate", "n_trades": "trades", "turnover_per_year": "turnover / year", "cost_paid": "costs paid",
+                               "cost_paid_frac": "costs / equity"})
+
+def trade_table(trades:pd.DataFrame, # the FIFO trade ledger of a backtest (BacktestResult.trades)
+               ) -> pd.DataFrame:
+    "The trades as a readable table: side, units, entry and exit time and price, bars held, return in bp, P&L and cost in money."
+    t = trades
+    out = pd.DataFrame({"side": np.where(t["size"] > 0, "long", "short"), "units": t["size"].abs().map(lambda v: f"{v:,.0f}"),
+                        "entry": pd.to_datetime(t["entry_time"]).dt.strftime("%Y-%m-%d %H:%M"), "exit": pd.to_datetime(t["exit_time"]).dt.strftime("%Y-%m-%d %H:%M"),
+                        "bars": (t["exit_bar"] - t["entry_bar"]).astype(int), "entry price": t["entry_price"].map(lambda v: f"{v:.5f}"),
+                        "exit price": t["exit_price"].map(lambda v: f"{v:.5f}"), "return": t["return_pct"].map(_bp),
+                        "P&L": t["pnl"].map(_num), "cost": t["cost"].map(_num)})
+    out.index = pd.RangeIndex(1, len(out) + 1, name="trade")
+    return out
+
+_BT_KEYS = ["# Trades", "Win Rate [%]", "Profit Factor", "SQN", "Expectancy [%]", "Avg. Trade [%]", "Best Trade [%]", "Worst Trade [%]",
+            "Avg. Trade Duration", "Max. Trade Duration", "Exposure Time [%]", "Return [%]", "Max. Drawdown [%]", "Sharpe Ratio", "Kelly Criterion"]
+
+def backtesting_py_stats(result:BacktestResult|None, # the backtesting.py replay (Evaluation.audit), or None
+                        ) -> pd.DataFrame|None:
+    "backtesting.py's own statistics of the replay (win rate, profit factor, SQN, expectancy, trade durations ...) as a formatted table; None without a replay."
+    if result is None or result.native is None: return None
+    s = result.native
+    def fmt(k, v):
+        if isinstance(v, pd.Timedelta): return str(v.round("min"))
+        if k.endswith("[%]"): return f"{float(v):.2f}%" if _fin(v) else "–"
+        if k == "# Trades": return f"{int(v):,}"
+        return _num(v)
+    return pd.DataFrame({"backtesting.py": [fmt(k, s[k]) for k in _BT_KEYS if k in s.index]},
+                        index=pd.Index([k for k in _BT_KEYS if k in s.index], name="statistic"))
+
+def format_sharpe_spread(df:pd.DataFrame, # sharpe_vs_spread's table
+                        ) -> pd.DataFrame:
+    "The spread sweep as text: spread in pips, Sharpe with its interval, annual return in percent, costs in bp of starting equity."
+    return pd.DataFrame({"spread": df["spread_pips"].map(lambda v: f"{v:g} pips"), "Sharpe": df["sharpe"].map(_num),
+                         "Sharpe 95% CI": [f"[{_num(a)}, {_num(b)}]" for a, b in zip(df["sharpe_lo"], df["sharpe_hi"])],
+                         "annual return": df["annual_return"].map(_pct), "costs / equity": df["cost_paid_frac"].map(_bp)}).set_index("spread")
+
+def format_walk_forward(wf:pd.DataFrame, # walk_forward's per-fold table
+                       ) -> pd.DataFrame:
+    "The walk-forward table compacted to fit a page: test period as dates, each metric with its interval in one cell, returns in percent."
+    out = pd.DataFrame(index=pd.Index(wf["fold"], name="fold"))
+    out["train rows"] = wf["train_rows"].map(lambda v: f"{int(v):,}").to_numpy()
+    out["test period"] = [f"{pd.Timestamp(a):%Y-%m-%d} – {pd.Timestamp(b):%Y-%m-%d}" for a, b in zip(wf["test_first"], wf["test_last"])]
+    out["test rows"] = wf["test_rows"].map(lambda v: f"{int(v):,}").to_numpy()
+    for k, name, nd in [("balanced_accuracy", "balanced acc.", 3), ("log_loss", "log loss", 3), ("ic", "IC", 3)]:
+        if k in wf: out[name] = [f"{_num(v, nd)} [{_num(lo, nd)}, {_num(hi, nd)}]" for v, lo, hi in zip(wf[k], wf[f"{k}_lo"], wf[f"{k}_hi"])]
+    for b in ("majority", "logistic"):
+        if f"{b}_balanced_accuracy" in wf: out[f"{b} bal. acc."] = wf[f"{b}_balanced_accuracy"].map(lambda v: _num(v, 3)).to_numpy()
+    if "sharpe" in wf: out["Sharpe net / gross"] = [f"{_num(a)} / {_num(b)}" for a, b in zip(wf["sharpe"], wf.get("sharpe_gross", wf["sharpe"]))]
+    if "total_return" in wf: out["return"] = wf["total_return"].map(_pct).to_numpy()
+    if "n_trades" in wf: out["trades"] = wf["n_trades"].map(lambda v: f"{int(v):,}").to_numpy()
+    return out
+
+# %% ../nbs/06_eval_ensemble.ipynb
 def _fig_html(fig) -> str:
     "A figure's div and script; plotly.js itself is embedded once, in the page head."
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
 
-def plot_confusion(cm, labels:list, title:str="Confusion matrix"):
+def plot_confusion(cm, # counts [k, k]: rows true, columns predicted
+                   labels:list, # class names, in order
+                   title:str="Confusion matrix", # figure title
+                  ):
     "Plotly heatmap of a confusion matrix."
     import plotly.graph_objects as go
     cm = np.asarray(cm)
@@ -912,7 +1036,9 @@ def plot_confusion(cm, labels:list, title:str="Confusion matrix"):
                       height=360, width=420, margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
-def plot_calibration(cal:pd.DataFrame, title:str="Calibration (top-class probability)"):
+def plot_calibration(cal:pd.DataFrame, # calibration_curve output
+                     title:str="Calibration (top-class probability)", # figure title
+                    ):
     "Plotly reliability diagram."
     import plotly.graph_objects as go
     fig = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="perfect"),
@@ -922,7 +1048,9 @@ def plot_calibration(cal:pd.DataFrame, title:str="Calibration (top-class probabi
                       margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
-def plot_metric_ci(ev:Evaluation, metric:str="balanced_accuracy"):
+def plot_metric_ci(ev:Evaluation, # the Evaluation (model and baselines)
+                   metric:str="balanced_accuracy", # a prediction metric name, e.g. balanced_accuracy, log_loss, ic
+                  ):
     "Plotly: one metric with its interval for the model and every baseline."
     import plotly.graph_objects as go
     v = ev.values(metric)
@@ -940,7 +1068,9 @@ h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd
 .row{display:flex;flex-wrap:wrap;gap:16px}.note{color:#666;font-size:13px}
 .verdict{font-size:16px;font-weight:600;margin:10px 0;padding:8px 12px;background:#f3f6fa;border-left:6px solid #1f77b4}
 .alarm{background:#fdecea;border-left:6px solid #d93025;color:#a50e0e;padding:8px 12px;margin:6px 0;font-size:14px}
-.ok{background:#e6f4ea;border-left:6px solid #188038;color:#0d652d;padding:6px 12px;margin:6px 0;font-size:13px}"""
+.ok{background:#e6f4ea;border-left:6px solid #188038;color:#0d652d;padding:6px 12px;margin:6px 0;font-size:13px}
+.tbl td{white-space:nowrap}.wide{overflow-x:auto;max-width:100%}.scroll{max-height:420px;overflow:auto;border:1px solid #eee}
+.tbl.settings td{text-align:left}h3{font-size:15px;margin-top:18px}"""
 
 def report_html(ev:Evaluation, # the evaluation to report
                 sharpe_spread:pd.DataFrame|None=None, # from sharpe_vs_spread
@@ -959,7 +1089,11 @@ def report_html(ev:Evaluation, # the evaluation to report
     fh = [_fig_html(f) for f in figs]
     from plotly.offline import get_plotlyjs
     stats = pd.DataFrame({k: r.stats for k, r in [("net", ev.backtest), ("gross", ev.gross), ("buy & hold", ev.buy_hold)]}).T
-    stats["sharpe_ci"] = stats["sharpe_ci"].map(lambda v: f"[{v[0]:.2f}, {v[1]:.2f}]")
+    cm = ev.metrics[ev.name]["_confusion"]
+    cr = class_report(cm, CLASS_LABELS[len(cm)])
+    cr[["precision", "recall", "f1"]] = cr[["precision", "recall", "f1"]].apply(lambda col: col.map(lambda v: _pct(v, 1)))
+    bpy = backtesting_py_stats(ev.audit)
+    trades = ev.backtest.trades
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>sequence_fx evaluation: {e(ev.name)} on {e(ev.pair)}</title>",
              f"<style>{_CSS}</style>", f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
              f"<h1>{e(ev.name)} — {e(ev.pair.upper())}, {e(ev.split)} split</h1>", aud.banners_html(),
@@ -971,21 +1105,26 @@ def report_html(ev:Evaluation, # the evaluation to report
              "<h2>Prediction metrics: model and baselines on the same rows</h2>"
              + ("<p class='note'>The model is degenerate: accuracy and log loss against always-majority lead.</p>" if aud.degenerate else ""),
              _table_html(ev.table(order)),
+             f"<h3>Per class ({e(ev.name)}): precision of each predicted class, recall of each true class</h3>", _table_html(cr),
              "<h2>Paired differences: model minus baseline, on the same resamples</h2>",
              _table_html(ev.paired_table()) if ev.paired else "<p class='note'>No baselines were evaluated.</p>",
              "<div class='row'>", fh[1], fh[2], "</div>",
              "<div class='row'>", fh[3], fh[4], "</div>",
              "<h2>Backtest (fills at the next bar's open)</h2>",
-             f"<p class='note'>Execution: {e(json.dumps(ev.exec_cfg.to_dict()))}; signal: {e(json.dumps(ev.signal_cfg))}.</p>",
-             fh[0], _table_html(stats[["total_return", "annual_return", "annual_vol", "sharpe", "sharpe_ci", "sortino", "max_drawdown",
-                                       "calmar", "hit_rate", "n_trades", "turnover_per_year", "exposure", "cost_paid", "cost_paid_frac"]])]
+             "<h3>Execution settings</h3>", execution_table(ev.exec_cfg, ev.signal_cfg).to_html(classes="tbl settings", border=0),
+             fh[0], "<div class='wide'>", _table_html(format_backtest_stats(stats)), "</div>",
+             "<h3>backtesting.py's own statistics of the same trades</h3>",
+             _table_html(bpy) if bpy is not None else "<p class='note'>No backtesting.py replay in this evaluation (audit=False).</p>",
+             f"<h3>Trades ({len(trades):,}; the vectorised engine's ledger)</h3>",
+             ("<div class='scroll'>" + _table_html(trade_table(trades)) + "</div>") if trades is not None and len(trades) else "<p class='note'>No trades.</p>"]
     if ev.engine_diff is not None:
         parts.append(f"<p class='note'>backtesting.py replay agrees with the vectorised engine: largest relative difference "
                      f"{max(ev.engine_diff.values()):.2e}.</p>")
     if backtest_plot: parts.append(f"<p><a href='{e(backtest_plot)}'>backtesting.py trade-by-trade chart</a> (same directory).</p>")
-    if sharpe_spread is not None: parts += ["<h2>Sharpe ratio against the spread</h2>", fh[5], _table_html(sharpe_spread)]
+    if sharpe_spread is not None: parts += ["<h2>Sharpe ratio against the spread</h2>", fh[5], _table_html(format_sharpe_spread(sharpe_spread))]
     if ev.walk_forward is not None:
-        parts += ["<h2>Walk-forward (expanding window, purged, retrained per fold)</h2>", _table_html(ev.walk_forward)]
+        parts += ["<h2>Walk-forward (expanding window, purged, retrained per fold)</h2>",
+                  "<div class='wide'>", _table_html(format_walk_forward(ev.walk_forward)), "</div>"]
         if ev.walk_forward_pooled:
             parts.append(_table_html(pd.DataFrame({k: v for k, v in ev.walk_forward_pooled.items() if not k.startswith("_")}).T.rename_axis("pooled")))
             wp = (ev.walk_forward_pooled.get("_paired") or {}).get("best")
@@ -1014,7 +1153,8 @@ def _vendored_bundles() -> list[str]:
     except ImportError: pass
     return out
 
-def external_urls(html:str) -> list[str]:
+def external_urls(html:str, # the page's HTML text
+                 ) -> list[str]:
     "http(s) URLs a browser could fetch from this page, outside the vendored library bundles."
     for b in _vendored_bundles(): html = html.replace(b, "")
     html = html.replace("<\\/", "</") # JSON-escaped closing tags
@@ -1187,7 +1327,9 @@ def comparison_line(cmp:dict, # compare_walk_forward output
 
 # %% ../nbs/06_eval_ensemble.ipynb
 def check_model_matches(predictor, # a sequence_fx.training.SignalPredictor
-                        prepared:PreparedDataset, where:str="checkpoint"):
+                        prepared:PreparedDataset, # the dataset the model is about to see
+                        where:str="checkpoint", # what the model is (e.g. 'checkpoint runs/eurusd/best_model.pt'), named in errors
+                       ):
     "Raise `EvaluationError` unless the model's pair, task, window and feature columns match the dataset."
     if predictor.pair != prepared.pair:
         raise EvaluationError(f"{where} was trained on {predictor.pair} but the dataset is {prepared.pair}")
@@ -1283,15 +1425,15 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
                      commission:float=0.0, # commission, fraction of traded value per side
                      slippage_pips:float=0.0, # adverse slippage per fill, in pips
                      threshold:float=0.0, # minimum probability of the chosen direction to trade
-                     sizing:str="fixed", # fixed or confidence
+                     sizing:Literal["fixed", "confidence"]="fixed", # fixed (one unit) or confidence (scaled by the probability edge)
                      walk_forward:int=0, # expanding-window folds to retrain and test (0: none)
                      wf_epochs:int=5, # epochs per walk-forward fold
                      wf_max_steps:int=0, # cap optimiser steps per epoch in walk-forward folds (0: full epochs)
                      report_dir:str="reports", # the report goes to <report-dir>/<pair>/
-                     split:str="test", # split to evaluate
+                     split:Literal["train", "val", "test"]="test", # split to evaluate
                      n_boot:int=1000, # bootstrap resamples for the intervals
                      seed:int=0, # seed for bootstrap and the random baseline
-                     device:str="auto", # device for inference and walk-forward training: auto, cpu, cuda
+                     device:Device="auto", # device for inference and walk-forward training: auto, cpu, cuda or cuda:N
                      threads:int=0, # torch CPU threads (0: min(4, cores))
                      truncation_audit:bool=True, # rebuild the features from truncated data to look for leaks (seconds; minutes with sentiment)
                      spec:DatasetSpec|None=None, # dataset flags, as for sfx-prepare: given explicitly, they change the checkpoint's options (e.g. --input)
@@ -1348,7 +1490,8 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
         results.append(ev)
     return results
 
-def evaluate_cli(argv=None):
+def evaluate_cli(argv=None, # arguments (default: sys.argv[1:])
+                ):
     "Console script `sfx-evaluate`."
     from sequence_fx.data import run_cli
     run_cli(evaluate_command, "sfx-evaluate", argv)

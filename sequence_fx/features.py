@@ -255,7 +255,8 @@ def register_feature(name:str): # the name to list in FeatureConfig.plugins
         return fn
     return deco
 
-def load_feature_plugins(directory) -> list[str]:
+def load_feature_plugins(directory, # folder of plug-in .py files, each calling register_feature
+                        ) -> list[str]:
     "Import every `*.py` in `directory` (named explicitly by the user); returns the names registered."
     d = Path(directory)
     if not d.is_dir(): raise DataError(f"{d}: plug-in directory does not exist")
@@ -340,7 +341,12 @@ def make_features(bars:pd.DataFrame, # a bar frame (UTC index, OHLCV columns)
     return out
 
 # %% ../nbs/00b_features.ipynb
-def random_bars(n:int, seed:int=0, start:str="2020-01-06", freq:str="1h", vol:float=1e-3) -> pd.DataFrame:
+def random_bars(n:int, # number of bars
+                seed:int=0, # seed of the random walk
+                start:str="2020-01-06", # first bar time (UTC)
+                freq:str="1h", # bar spacing, a pandas frequency
+                vol:float=1e-3, # standard deviation of each bar's log return
+               ) -> pd.DataFrame:
     "A valid random-walk bar frame (for tests and benchmarks; not market data)."
     rng = np.random.default_rng(seed)
     c = 1.1 * np.exp(np.cumsum(rng.normal(0, vol, n)))

@@ -23,11 +23,18 @@ HISTDATA_BASE = "https://www.histdata.com"
 class DownloadError(RuntimeError):
     "A download failed for good (after retries, or with a permanent HTTP error)."
 
-def histdata_filename(pair:str, year:int, month:int|None=None) -> str:
+def histdata_filename(pair:str, # currency pair, e.g. eurusd
+                      year:int, # four-digit year
+                      month:int|None=None, # 1-12 for a month of the current year (None: the whole year)
+                     ) -> str:
     "Name HistData gives the archive: DAT_ASCII_EURUSD_M1_2019.zip or ..._201903.zip."
     return f"DAT_ASCII_{check_pair(pair).upper()}_M1_{year}{'' if month is None else f'{month:02d}'}.zip"
 
-def histdata_page_url(pair:str, year:int, month:int|None=None, base_url:str=HISTDATA_BASE) -> str:
+def histdata_page_url(pair:str, # currency pair, e.g. eurusd
+                      year:int, # four-digit year
+                      month:int|None=None, # 1-12 for a month archive (None: the whole year)
+                      base_url:str=HISTDATA_BASE, # site root (a mirror or a local test server)
+                     ) -> str:
     "The download page of one period (ASCII, 1-minute bars)."
     return (f"{base_url.rstrip('/')}/download-free-forex-historical-data/?/ascii/1-minute-bar-quotes/"
             f"{check_pair(pair)}/{year}" + ("" if month is None else f"/{month}"))
@@ -39,13 +46,17 @@ class _TokenParser(html.parser.HTMLParser):
         a = dict(attrs)
         if tag == "input" and (a.get("id") == "tk" or a.get("name") == "tk") and a.get("value"): self.token = a["value"]
 
-def extract_token(page:str) -> str:
+def extract_token(page:str, # HTML of a HistData download page
+                 ) -> str:
     "The form token `tk` of a HistData download page."
     p = _TokenParser(); p.feed(page)
     if not p.token: raise DownloadError("no download token (input 'tk') in the HistData page; the page layout may have changed")
     return p.token
 
-def periods_for(years, months=None, now:datetime|None=None) -> list[tuple[int, int|None]]:
+def periods_for(years, # years to fetch, e.g. [2022, 2023]
+                months=None, # months 1-12 to fetch (None: whole years, or the months so far this year)
+                now:datetime|None=None, # the current time (UTC; tests pass a fixed one)
+               ) -> list[tuple[int, int|None]]:
     "(year, month) periods to fetch: whole years in the past, single months for the current year (HistData's layout)."
     now = now or datetime.now(timezone.utc)
     out = []
@@ -56,7 +67,8 @@ def periods_for(years, months=None, now:datetime|None=None) -> list[tuple[int, i
         else: out += [(y, m) for m in range(1, now.month + 1)]
     return out
 
-def valid_archive(path) -> bool:
+def valid_archive(path, # zip file path or binary file object
+                 ) -> bool:
     "True if `path` (a file path or a binary file object) is a readable zip holding at least one .csv member."
     try:
         with zipfile.ZipFile(path) as z:

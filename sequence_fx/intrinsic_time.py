@@ -217,7 +217,12 @@ def dc_events(prices, # price series (array or Series); a Series indexed by time
     dirn, ext, conf = _core(x, theta_up, theta_down, log_price, engine)
     return _events_frame(p, t, dirn, ext, conf)
 
-def dc_events_reference(prices, times=None, theta_up:float=0.001, theta_down:float|None=None, log_price:bool=False) -> pd.DataFrame:
+def dc_events_reference(prices, # price series (or array), in time order
+                        times=None, # timestamps of the prices (None: the series index)
+                        theta_up:float=0.001, # upturn threshold, relative price move (0.001 = 10 bp)
+                        theta_down:float|None=None, # downturn threshold (None: theta_up)
+                        log_price:bool=False, # measure moves in log price instead of relative price
+                       ) -> pd.DataFrame:
     "`dc_events` computed by the plain-Python reference loop (slow; for tests and for reading)."
     return dc_events(prices, times, theta_up, theta_down, log_price, engine="python")
 
@@ -238,9 +243,12 @@ def events_known_at(events:pd.DataFrame, # a dc_events table
 
 # %% ../nbs/01_intrinsic_time.ipynb
 def plot_dc(prices:pd.Series, # a time-indexed price series (e.g. bars['close'])
-            theta_up:float, theta_down:float|None=None, log_price:bool=False,
+            theta_up:float, # upturn threshold, relative price move
+            theta_down:float|None=None, # downturn threshold (None: theta_up)
+            log_price:bool=False, # measure moves in log price
             n:int|None=500, # show the last n prices (all if None)
-            title:str|None=None):
+            title:str|None=None, # figure title (None: from the thresholds)
+           ):
     "Plotly chart of prices with DC segments and overshoots shaded, extremes and confirmations marked."
     import plotly.graph_objects as go
     s = prices if n is None else prices.iloc[-n:]
@@ -263,7 +271,9 @@ def plot_dc(prices:pd.Series, # a time-indexed price series (e.g. bars['close'])
     return fig
 
 # %% ../nbs/01_intrinsic_time.ipynb
-def fit_power_law(x, y) -> tuple[float, float]:
+def fit_power_law(x, # positive x values (e.g. thresholds)
+                  y, # positive y values (e.g. event counts)
+                 ) -> tuple[float, float]:
     "Least-squares fit of y = a·x**b in log-log space; returns (b, a). Non-positive or NaN points are ignored."
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
@@ -273,7 +283,8 @@ def fit_power_law(x, y) -> tuple[float, float]:
 
 def dc_scaling(prices:pd.Series, # time-indexed prices
                thetas, # thresholds to scan (symmetric)
-               log_price:bool=False) -> pd.DataFrame:
+               log_price:bool=False, # measure moves in log price
+              ) -> pd.DataFrame:
     "Per θ: event count, mean |DC return|, mean |overshoot| (completed overshoots only), mean DC and OS durations (s)."
     rows = []
     for th in thetas:
@@ -350,7 +361,8 @@ def dc_bars(bars:pd.DataFrame, # clock (or tick) bar frame: UTC time index, OHLC
         }, index=_utc(tc).rename("time"))
     return out
 
-def split_dc_frame(dc_bar_frame:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_dc_frame(dc_bar_frame:pd.DataFrame, # output of dc_bars: OHLCV columns plus DC features
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Split a dc_bars frame into (OHLCV bar frame, DC feature frame), both on the same time index."
     _check_bars(dc_bar_frame, "dc_bar_frame")
     return dc_bar_frame[OHLCV].copy(), dc_bar_frame.drop(columns=OHLCV).copy()
@@ -384,7 +396,8 @@ def _dc_state_into(lp, t, dirn, conf, theta, windows, out):
             out[i, 4 + w] = np.nan if start < t[0] else float(k - lo[w])
     return out
 
-def theta_label(theta:float) -> str:
+def theta_label(theta:float, # a DC threshold as a fraction (0.001 = 10 bp)
+               ) -> str:
     "Column prefix for a threshold: 0.001 -> 'dc10bp', 0.00025 -> 'dc2.5bp'."
     return f"dc{round(theta * 1e4, 6):g}bp"
 

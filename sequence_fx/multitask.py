@@ -15,7 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 
-from .data import DataError, atomic_write, check_pair, cpu_threads, resolve_device
+from typing import Literal
+from .data import DataError, Device, atomic_write, check_pair, cpu_threads, resolve_device
 from .features import FeatureConfig
 from .dataset import DataConfig, PreparedDataset, WindowDataset, Scaler, SPLITS, forward_returns
 from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
@@ -701,16 +702,16 @@ def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'e
                             epochs:int=10, # maximum epochs
                             learning_rate:float=1e-3, # AdamW peak learning rate
                             batch_size:int=64, # windows per step (per process under DDP)
-                            loss_weighting:str="uncertainty", # fixed | uncertainty | gradnorm | dwa
+                            loss_weighting:Literal["fixed", "uncertainty", "gradnorm", "dwa"]="uncertainty", # fixed | uncertainty | gradnorm | dwa
                             tasks:str="direction,volatility,regime", # heads, comma-separated; add vol_up for the above/below-trailing-RV class
                             task_weights:str="", # fixed weights, comma-separated, one per task (--loss-weighting fixed)
                             weighting_lr:float=0.01, # peak learning rate of learned task weights (uncertainty, gradnorm)
                             gradnorm_alpha:float=1.5, # GradNorm asymmetry
                             dwa_temperature:float=2.0, # DWA temperature
                             trend_quantile:float=0.25, # share of training windows labelled trend_up (as many trend_down)
-                            select_on:str="tasks", # best model / early stopping: tasks (mean relative val loss) | direction
+                            select_on:Literal["tasks", "direction"]="tasks", # best model / early stopping: tasks (mean relative val loss) | direction
                             resume_from_checkpoint:str|None=None, # checkpoint_epoch_N directory (or a run dir: its newest) to resume from
-                            device:str="auto", # auto, cpu, cuda or cuda:N
+                            device:Device="auto", # auto, cpu, cuda or cuda:N
                             run_dir:str="runs/multitask", # each pair's run goes to <run-dir>/<pair>/
                             cnn_channels:str="32,32", # comma-separated conv channels (kernel 5 first, then 3)
                             lstm_hidden:int=32, # LSTM hidden size per direction

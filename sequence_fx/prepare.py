@@ -7,22 +7,22 @@ from __future__ import annotations
 import hashlib, json, logging, re
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
 
 from .data import (DataError, OHLCV, FlagGroup, atomic_write_text, check_pair, load_sample, parse_timeframe, read_histdata,
                               resolve_tz, read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES,
-                              cli_parser, cpu_threads, run_cli)
+                              cli_parser, cpu_threads, run_cli, import_backtesting)
 from .features import FEATURE_REGISTRY, FeatureConfig, load_feature_plugins, make_features, register_feature
 from .dataset import DataConfig, PreparedDataset, SPLITS, prepare_dataset, plot_split_timeline
 
 # %% auto 0
-__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'ACCESS_FIELDS', 'resolve_sources', 'load_bars', 'cache_key', 'dataset_dir',
-           'load_prepared', 'prepare', 'plugin_digest', 'DatasetSpec', 'prepare_spec', 'find_dataset',
-           'dataset_spec_of', 'check_dataset_flags', 'dataset_pairs', 'resolve_dataset', 'truncation_audit',
-           'prepare_command', 'prepare_cli']
+__all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'ACCESS_FIELDS', 'resolve_sources', 'load_bars', 'cache_key', 'class_balance',
+           'feature_table', 'summary_html', 'dataset_dir', 'load_prepared', 'prepare', 'plugin_digest', 'DatasetSpec',
+           'prepare_spec', 'find_dataset', 'dataset_spec_of', 'check_dataset_flags', 'dataset_pairs', 'resolve_dataset',
+           'truncation_audit', 'prepare_command', 'prepare_cli']
 
 # %% ../nbs/02a_prepare.ipynb
 log = logging.getLogger(__name__)
@@ -35,14 +35,17 @@ def _check_options(source:str, source_tz:str|None, on_bad_rows:str):
     if source_tz is not None: resolve_tz(source_tz)
     if on_bad_rows not in ("raise", "drop"): raise DataError(f"on_bad_rows must be 'raise' or 'drop', not {on_bad_rows!r}")
 
-def resolve_sources(pair:str, source:str="sample", input=None) -> tuple[list, list]:
+def resolve_sources(pair:str, # currency pair
+                    source:str="sample", # sample, histdata or csv
+                    input=None, # file, glob or directory for histdata/csv ({pair} is replaced)
+                   ) -> tuple[list, list]:
     "(input files, provenance records with SHA-256) for a source, without reading the data."
     pair = check_pair(pair)
     if source == "sample":
         name = next((k for k, (p, _) in SAMPLES.items() if p == pair), None)
         if name is None: raise DataError(f"the shipped sample holds {', '.join(p.upper() for p, _ in SAMPLES.values())} only, not {pair.upper()}; "
                                          f"use --source histdata or csv with --input")
-        import backtesting
+        backtesting = import_backtesting()     # not a bare import: that switches Bokeh to notebook output (a stray BokehJS banner)
         return [name], [{"sample": name, "backtesting": backtesting.__version__}]
     if input is None: raise DataError(f"--source {source} needs --input (a file, a glob or a directory)")
     files = _expand(input)
@@ -79,7 +82,63 @@ def cache_key(*parts) -> str:
     return hashlib.sha256(json.dumps([FORMAT_VERSION, *parts], sort_keys=True, default=str).encode()).hexdigest()
 
 # %% ../nbs/02a_prepare.ipynb
-def dataset_dir(data_dir, pair:str, key:str) -> Path:
+def class_balance(ds:PreparedDataset, # a prepared dataset
+                 ) -> pd.DataFrame:
+    "Samples per split and class (count and share); for regression, the forward-return distribution per split instead."
+    rows = []
+    for s in SPLITS:
+        i = ds.sample_index(s)
+        if ds.n_classes:
+            labels = {3: ["down", "flat", "up"], 2: ["down", "up"]}.get(ds.n_classes, [str(k) for k in range(ds.n_classes)])
+            counts = np.bincount(ds.y[i].astype(int), minlength=ds.n_classes)
+            r = {"split": s, "samples": len(i), **{f"{l}": f"{c:,} ({c / max(1, len(i)):.1%})" for l, c in zip(labels, counts)}}
+        else:
+            fr = ds.frame["fwd_return"].to_numpy()[i] * 1e4
+            r = {"split": s, "samples": len(i), "mean (bp)": f"{np.nanmean(fr):.2f}", "std (bp)": f"{np.nanstd(fr):.1f}",
+                 "share > 0": f"{np.mean(fr > 0):.1%}"}
+        rows.append(r)
+    return pd.DataFrame(rows).set_index("split")
+
+def feature_table(ds:PreparedDataset, # a prepared dataset
+                 ) -> pd.DataFrame:
+    "One row per input feature: the scaler's training mean and std, the range over all rows, and the rows where it is missing."
+    f = ds.frame[ds.feature_columns]
+    return pd.DataFrame({"train mean": ds.scaler.mean, "train std": ds.scaler.std, "min": f.min().to_numpy(), "max": f.max().to_numpy(),
+                         "missing rows": f.isna().sum().to_numpy()}, index=pd.Index(ds.feature_columns, name="feature"))
+
+def summary_html(ds:PreparedDataset, # a prepared dataset
+                ) -> str:
+    "The dataset's summary page (self-contained, offline): settings, class balance per split, the split timeline and the feature table beside it."
+    import html as _h
+    c = ds.data_cfg
+    fig = plot_split_timeline(ds)
+    fig.update_layout(height=420, autosize=True, width=None)
+    settings = pd.DataFrame({"value": [ds.pair.upper(), c.timeframe, f"{c.t_in} bars", f"{c.t_out} bars", c.task_type,
+                                       f"{c.flat_threshold * 1e4:g} bp" if c.task_type == "classification" else "–", f"{c.gap} bars",
+                                       f"{len(ds.frame):,}", f"{ds.frame.index[0]:%Y-%m-%d %H:%M} – {ds.frame.index[-1]:%Y-%m-%d %H:%M} UTC",
+                                       str(ds.meta.get("source", "-")), str(ds.meta.get("cache_key", "-"))[:12]]},
+                            index=pd.Index(["pair", "timeframe", "input window (t_in)", "label horizon (t_out)", "task", "flat band (±)",
+                                            "purge gap", "rows", "span", "source", "cache key"], name="setting"))
+    css = ("body{font-family:system-ui,sans-serif;margin:20px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:22px}"
+           ".tbl{border-collapse:collapse;font-size:12px}.tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}"
+           ".row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.grid{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:24px}"
+           ".feat{max-height:440px;overflow:auto}")
+    t = lambda df, fmt=None: df.to_html(classes="tbl", border=0, float_format=fmt or (lambda x: f"{x:.4g}"))
+    return "\n".join([
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_h.escape(ds.pair.upper())} dataset {_h.escape(str(ds.meta.get('cache_key', ''))[:12])}</title>",
+        f"<style>{css}</style></head><body>", f"<h1>{_h.escape(ds.pair.upper())} prepared dataset</h1>",
+        "<div class='row'><div>", "<h2>Settings</h2>", t(settings), "</div><div>", "<h2>Class balance per split</h2>", t(class_balance(ds)), "</div></div>",
+        "<div class='grid'><div>", "<h2>Split timeline</h2>",
+        fig.to_html(include_plotlyjs=True, full_html=False, default_width="100%", config={"displaylogo": False, "responsive": True}), "</div>",
+        f"<div><h2>Features ({len(ds.feature_columns)})</h2><div class='feat'>", t(feature_table(ds)), "</div></div></div>",
+        "</body></html>"])
+
+
+# %% ../nbs/02a_prepare.ipynb
+def dataset_dir(data_dir, # prepared-dataset cache root
+                pair:str, # currency pair
+                key:str, # the dataset's cache key (hex; the first 12 digits name the folder)
+               ) -> Path:
     "Where the dataset with cache key `key` lives: data_dir/<pair>/<first 12 hex digits of the key>."
     return Path(data_dir) / check_pair(pair) / key[:12]
 
@@ -141,7 +200,7 @@ def prepare(pair:str="eurusd", # currency pair
     ds = prepare_dataset(bars, data_cfg, feat_cfg, extra_features=extra, sources=sources)
     ds.meta.update(cache_key=key, source=source, spec=spec or {}, **({"dataset_spec": dataset_spec} if dataset_spec else {}))
     ds.save(out)
-    atomic_write_text(out / "summary.html", plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
+    atomic_write_text(out / "summary.html", summary_html(ds))
     atomic_write_text(out.parent / "LATEST", key)
     log.info("%s: wrote %s", pair, out)
     return ds
@@ -173,9 +232,9 @@ class DatasetSpec(FlagGroup):
     "Every option that decides what a prepared dataset holds: one definition for sfx-prepare and every command that consumes a dataset."
     t_in: int = 120 # bars in each input window
     t_out: int = 10 # bars the label looks ahead
-    task_type: str = "classification" # classification | binary | regression
+    task_type: Literal["classification", "binary", "regression"] = "classification" # classification (down/flat/up) | binary (down/up) | regression (forward log return)
     timeframe: str = "1h" # bar timeframe: 1m, 5m, 15m, 1h, 4h, 1d ...
-    source: str = "sample" # sample (offline EURUSD H1) | histdata | csv
+    source: Literal["sample", "histdata", "csv"] = "sample" # sample (offline EURUSD H1) | histdata | csv
     input: str|None = None # input files for histdata/csv (a path, glob or directory; {pair} is replaced)
     source_tz: str|None = None # zone of the input's naive timestamps (histdata: EST = fixed UTC-5)
     flat_threshold: float = 5e-4 # |forward log return| <= this is 'flat'
@@ -184,7 +243,7 @@ class DatasetSpec(FlagGroup):
     purge: int|None = None # bars between splits (default t_in + t_out)
     feature_plugins: str|None = None # directory of plug-in feature .py files (never loaded implicitly)
     plugins: str = "" # comma-separated names of plug-in features to use
-    on_bad_rows: str = "raise" # raise | drop
+    on_bad_rows: Literal["raise", "drop"] = "raise" # raise | drop
     histdata_download: bool = False # download HistData M1 archives first (into data_dir/histdata/<pair>/) and use them
     years: str|None = None # years to download, e.g. 2022,2023 (with --histdata-download)
     histdata_mirror: str|None = None # base URL replacing HistData's (a mirror, or a local test server)
@@ -198,7 +257,7 @@ class DatasetSpec(FlagGroup):
     gdelt_mirror: str|None = None # base URL replacing GDELT's for downloads
     gdelt_download: bool = False # download the GKG batches the bars need before building features
     sentiment_model: str = "ProsusAI/finbert" # FinBERT: a save_pretrained directory, a name in the local HF cache, or 'none'
-    sentiment_device: str = "cpu" # device for FinBERT: cpu | cuda
+    sentiment_device: Literal["cpu", "cuda", "cuda:N"] = "cpu" # device for FinBERT: cpu | cuda
 
     def __post_init__(self): _check_options(self.source, self.source_tz, self.on_bad_rows)
     def to_dict(self) -> dict: return asdict(self)
@@ -489,6 +548,7 @@ def prepare_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eur
         out.append(ds)
     return out
 
-def prepare_cli(argv=None):
+def prepare_cli(argv=None, # arguments (default: sys.argv[1:])
+               ):
     "Console script `sfx-prepare`."
     run_cli(prepare_command, "sfx-prepare", argv)

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from tqdm.auto import tqdm
 
-from .data import DataError, atomic_write_text, check_pair, resolve_device
+from typing import Literal
+from .data import DataError, Device, atomic_write_text, check_pair, resolve_device
 from .prepare import DatasetSpec
 from .dataset import PreparedDataset
 from .backtest import ExecutionConfig
@@ -472,14 +473,14 @@ def sac_policy(actor:nn.Module) -> callable: # a trained DiscreteActor or Gaussi
 # %% ../nbs/05b_sac.ipynb
 def sac_command(pair:str="eurusd", # currency pair (the shipped offline sample is EURUSD)
                 action:str="discrete", # discrete ({short, flat, long}) or continuous (target position in [-1, 1])
-                env_mode:str="backtesting", # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
+                env_mode:Literal["backtesting", "simulated"]="backtesting", # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
                 historical_data:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key under --data-dir (default: prepare one from the dataset flags)
                 total_steps:int=50_000, # environment steps
                 seed:int=0, # seeds the weights, episodes, exploration, replay sampling and baselines
                 encoder_checkpoint:str|None=None, # observe this checkpoint's frozen encoder embedding (default: raw windows, trainable encoder)
                 run_dir:str="runs/sac", # the run goes to <run-dir>/<pair>/
                 resume:bool=False, # continue the run in <run-dir>/<pair>/ from its checkpoint (networks, optimisers, buffer, step count)
-                device:str="auto", # auto, cpu, cuda or cuda:N
+                device:Device="auto", # auto, cpu, cuda or cuda:N
                 data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
                 dataset:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key (as for the other commands; same as --historical-data)
                 episode_length:int=256, # decisions per training episode

@@ -46,7 +46,8 @@ TONE_FIELDS = ["tone", "tone_positive", "tone_negative", "tone_polarity", "tone_
                "tone_self_group_density", "tone_word_count"] # the 7 values of V2Tone
 _COL = {c: i for i, c in enumerate(GKG_COLUMNS)}
 
-def gkg_line(record:dict) -> str:
+def gkg_line(record:dict, # column name -> value for one article
+            ) -> str:
     "One GKG 2.1 line (no newline) from a dict keyed by `GKG_COLUMNS` names; missing columns are empty."
     unknown = set(record) - set(GKG_COLUMNS)
     if unknown: raise ValueError(f"unknown GKG columns {sorted(unknown)}")
@@ -55,13 +56,16 @@ def gkg_line(record:dict) -> str:
         if "\t" in v or "\n" in v: raise ValueError(f"GKG column {c} may not contain a tab or newline: {v[:60]!r}")
     return "\t".join(vals)
 
-def batch_name(stamp, translation:bool=False) -> str:
+def batch_name(stamp, # batch time (UTC, on a 15-minute boundary)
+               translation:bool=False, # name the translingual batch
+              ) -> str:
     "File name of the GKG batch stamped `stamp`: 'YYYYMMDDHHMMSS.gkg.csv.zip' (or '.translation.gkg.csv.zip')."
     return f"{pd.Timestamp(stamp):%Y%m%d%H%M%S}{'.translation' if translation else ''}.gkg.csv.zip"
 
 _NAME_RE = re.compile(r"(\d{14})\.(translation\.)?gkg\.csv(\.zip)?$", re.I)
 
-def batch_stamp(name) -> pd.Timestamp|None:
+def batch_stamp(name, # a batch file name or URL
+               ) -> pd.Timestamp|None:
     "UTC stamp of a GKG batch from its file name or URL; None when it is not a GKG batch."
     m = _NAME_RE.search(str(name))
     if not m: return None
@@ -144,9 +148,12 @@ def synthetic_gkg_records(n:int, # number of records
     return out
 
 def write_synthetic_gkg(directory, # folder to write `YYYYMMDDHHMMSS.gkg.csv.zip` batches into
-                        start, end, # first and last batch stamps (UTC)
+                        start, # first batch stamp (UTC)
+                        end, # first and last batch stamps (UTC)
                         per_batch:int=5, # records per batch
-                        seed:int=0, **kw) -> list[Path]:
+                        seed:int=0, # seed of the synthetic records
+                        **kw,
+                       ) -> list[Path]:
     "ILLUSTRATIVE data: one synthetic GKG batch zip per 15 minutes from `start` to `end`."
     stamps = pd.date_range(pd.Timestamp(start).floor(BATCH), pd.Timestamp(end), freq=BATCH)
     paths = []
@@ -167,7 +174,8 @@ class GkgFile:
     def name(self) -> str: return self.url.rsplit("/", 1)[-1]
 
 def parse_masterfilelist(lines:Iterable[str|bytes], # lines of masterfilelist.txt
-                         start=None, end=None, # batch stamps to keep (inclusive, UTC); None = unbounded
+                         start=None, # first batch stamp to keep (UTC; None: from the beginning)
+                         end=None, # batch stamps to keep (inclusive, UTC); None = unbounded
                          translation:bool=False, # keep '.translation.gkg' batches instead of English ones
                          where:str="masterfilelist.txt", # name used in log messages
                         ) -> list[GkgFile]:
@@ -201,7 +209,9 @@ def _close_index(times) -> pd.DatetimeIndex:
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
     return idx.as_unit("ns")
 
-def mirror_url(url:str, mirror:str|None) -> str:
+def mirror_url(url:str, # an original GDELT URL
+               mirror:str|None, # base URL of the mirror (None: keep url)
+              ) -> str:
     "Replace everything before the file name in `url` by the `mirror` base URL (None: unchanged)."
     if not mirror: return url
     return mirror.rstrip("/") + "/" + url.rsplit("/", 1)[-1]
@@ -213,8 +223,8 @@ class DownloadError(DataError):
 @dataclass
 class DownloadReport:
     "What `download_gkg` did for a time range."
-    start: pd.Timestamp
-    end: pd.Timestamp
+    start: pd.Timestamp # first batch of the range (UTC)
+    end: pd.Timestamp # last batch of the range (UTC, inclusive)
     listed: int = 0 # batches the master list names in the range
     downloaded: list = field(default_factory=list) # file names fetched and verified now
     skipped: list = field(default_factory=list) # already present and verified
@@ -231,7 +241,9 @@ class DownloadReport:
         return (f"{self.listed} listed, {len(self.downloaded)} downloaded, {len(self.skipped)} already verified, "
                 f"{len(self.failed)} failed (missing: {iv}), {len(self.absent)} absent from the list")
 
-def merge_intervals(stamps:Iterable[pd.Timestamp], step:pd.Timedelta=BATCH) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+def merge_intervals(stamps:Iterable[pd.Timestamp], # batch stamps (UTC), any order
+                    step:pd.Timedelta=BATCH, # spacing that makes two stamps consecutive (GKG: 15 minutes)
+                   ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     "Merge batch stamps into [start, end) intervals of consecutive `step`s."
     out = []
     for s in sorted(set(stamps)):
@@ -249,7 +261,10 @@ def _md5_file(path, chunk:int=1 << 20) -> str:
 
 def _marker(path:Path) -> Path: return path.with_name(path.name + ".verified")
 
-def is_verified(path, size:int, md5:str) -> bool:
+def is_verified(path, # the downloaded file
+                size:int, # expected size in bytes
+                md5:str, # expected MD5, hex
+               ) -> bool:
     "True if `path` holds exactly `size` bytes with MD5 `md5` (trusting a matching `.verified` side file, else hashing)."
     path = Path(path)
     try: st = path.stat()
@@ -278,7 +293,10 @@ def _fetch(url:str, path:Path, size:int|None, md5:str|None, timeout:float):
 
 _RETRYABLE = (urllib.error.URLError, http.client.HTTPException, OSError, socket.timeout, _VerifyError)
 
-def fetch_with_retries(url:str, path, size:int|None=None, md5:str|None=None,
+def fetch_with_retries(url:str, # file to download
+                       path, # destination (written atomically)
+                       size:int|None=None, # expected size in bytes (None: not checked)
+                       md5:str|None=None, # expected MD5, hex (None: not checked)
                        retries:int=3, # extra attempts after the first
                        backoff:float=1.0, # seconds before the first retry; doubles each time
                        timeout:float=60.0, # socket timeout per attempt (seconds)
@@ -302,7 +320,10 @@ def masterfilelist(cache_dir, # folder holding the cached list
                    mirror:str|None=None, # base URL replacing GDELT's (the list is fetched from <mirror>/masterfilelist.txt)
                    translation:bool=False, # the translingual list (masterfilelist-translation.txt)
                    refresh:bool=False, # always fetch a fresh copy
-                   retries:int=3, backoff:float=1.0, timeout:float=120.0) -> Path:
+                   retries:int=3, # extra attempts after the first
+                   backoff:float=1.0, # seconds before the first retry; doubles each time
+                   timeout:float=120.0, # socket timeout per attempt (seconds)
+                  ) -> Path:
     "Path of a cached copy of GDELT's master file list, fetched (atomically) when missing, stale or asked for."
     name = "masterfilelist-translation.txt" if translation else "masterfilelist.txt"
     path = Path(cache_dir) / name
@@ -325,7 +346,8 @@ def _last_listed(path:Path) -> pd.Timestamp|None:
     return max(stamps) if stamps else None
 
 def download_gkg(cache_dir, # folder the batches are written to (and read from by `gkg_files`)
-                 start, end, # batch stamps to fetch, inclusive (UTC)
+                 start, # first batch (UTC timestamp or string)
+                 end, # batch stamps to fetch, inclusive (UTC)
                  mirror:str|None=None, # base URL replacing GDELT's, for the list and the files
                  workers:int=4, # concurrent downloads
                  retries:int=3, # extra attempts per file
@@ -387,8 +409,10 @@ def _fmt_intervals(iv, limit:int=10) -> str:
     return s + (f" (+{len(iv) - limit} more)" if len(iv) > limit else "")
 
 def gkg_files(directory, # folder of `YYYYMMDDHHMMSS.gkg.csv.zip` batches
-              start=None, end=None, # batch stamps to keep, inclusive
-              translation:bool=False) -> list[Path]:
+              start=None, # first stamp to list (UTC; None: no lower bound)
+              end=None, # batch stamps to keep, inclusive
+              translation:bool=False, # list translingual batches instead of English ones
+             ) -> list[Path]:
     "Local GKG batch files in [start, end], sorted by stamp (hidden temporary files are never listed)."
     start = _utc(start) if start is not None else None
     end = _utc(end) if end is not None else None
@@ -629,7 +653,9 @@ def iter_gkg(path, # a GKG batch: YYYYMMDDHHMMSS.gkg.csv.zip (or an unzipped .gk
     for cols, tone in iter_gkg_chunks(path, on_bad_lines, report, chunksize): yield _records_frame(cols, tone)
 
 def read_gkg(paths, # a file, a list of files, or a directory of batches
-             on_bad_lines:str="raise", report:ParseReport|None=None) -> pd.DataFrame:
+             on_bad_lines:str="raise", # raise at the first malformed line, or skip and count it in report
+             report:ParseReport|None=None, # a ParseReport to add line counts and problems to
+            ) -> pd.DataFrame:
     "All records of some GKG batches in one DataFrame (small data only; pipelines use `iter_gkg`)."
     paths = gkg_files(paths) if Path(str(paths)).is_dir() else [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     frames = [df for p in paths for df in iter_gkg(p, on_bad_lines, report)]
@@ -705,7 +731,9 @@ def _url_words(url:str) -> str:
     i = url.find("/", url.find("//") + 2) if "//" in url else 0
     return _NON_ALPHA.sub(" ", url[i:].lower()).strip() if i >= 0 else ""
 
-def select_text(title:str|None, url:str) -> tuple[str|None, str]:
+def select_text(title:str|None, # the article's title from GKG extras, if any
+                url:str, # the article's URL (its slug is the fallback text)
+               ) -> tuple[str|None, str]:
     "The text to score for one article and where it came from: ('…', 'title'), ('…', 'url') or (None, 'none')."
     if isinstance(title, str) and title: return title, "title"
     h = url_headline(url)
@@ -795,7 +823,8 @@ def load_sentiment_model(model:str=DEFAULT_MODEL, # a directory holding save_pre
     pipe = pipeline("text-classification", model=mdl, tokenizer=tok, device=device, top_k=None)
     return pipe, labels, h.hexdigest()
 
-def text_key(text:str) -> str:
+def text_key(text:str, # the text that is scored
+            ) -> str:
     "Cache key of a text: hex SHA-256 of its UTF-8 bytes."
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -956,16 +985,19 @@ def effective_stamp(articles:pd.DataFrame, # needs 'date'; 'batch' (the stamp of
     b = _close_index(articles["batch"])
     return pd.DatetimeIndex(np.maximum(d.asi8, b.asi8), dtype=d.dtype)
 
-def relevance_filter(pair:str, cfg:SentimentConfig|None=None) -> RelevanceFilter:
+def relevance_filter(pair:str, # currency pair whose currencies decide relevance
+                     cfg:SentimentConfig|None=None, # sentiment settings (None: the defaults)
+                    ) -> RelevanceFilter:
     "The RelevanceFilter a config describes."
     cfg = cfg or SentimentConfig()
     return RelevanceFilter(pair, _currency_terms(cfg.currencies), cfg.fx_themes, cfg.require_fx_theme)
 
 def gkg_articles(paths:Sequence, # GKG batch files (see `gkg_files`)
                  pair:str, # e.g. 'eurusd'
-                 cfg:SentimentConfig|None=None,
+                 cfg:SentimentConfig|None=None, # sentiment settings (None: the defaults)
                  report:ParseReport|None=None, # parse counts are added here
-                 progress:bool=True) -> pd.DataFrame:
+                 progress:bool=True, # show a progress bar over batches
+                ) -> pd.DataFrame:
     "The articles in some GKG batches relevant to `pair`: one row each, with side, text to score and its source, and GDELT tone."
     cfg = cfg or SentimentConfig()
     filt = relevance_filter(pair, cfg)
@@ -994,7 +1026,10 @@ def gkg_articles(paths:Sequence, # GKG batch files (see `gkg_files`)
     if cfg.dedupe_urls: art = art.drop_duplicates("url", keep="first")   # the first one public: never a later copy
     return art[ARTICLE_COLUMNS].reset_index(drop=True)
 
-def score_articles(articles:pd.DataFrame, scorer:FinbertScorer, progress:bool=True) -> pd.DataFrame:
+def score_articles(articles:pd.DataFrame, # gkg_articles output (a text column)
+                   scorer:FinbertScorer, # the FinBERT scorer (cached by text hash)
+                   progress:bool=True, # show a progress bar
+                  ) -> pd.DataFrame:
     "Add p_pos, p_neg, p_neu and finbert (= p_pos − p_neg) to articles; NaN where there is no text to score."
     out = articles.copy()
     has = out["text_source"].ne("none").to_numpy() & out["text"].notna().to_numpy()
@@ -1143,7 +1178,9 @@ def sentiment_features_for_bars(bars:pd.DataFrame, # bar frame (UTC index = bar 
     return feats.set_axis(bars.index)
 
 # %% ../nbs/02_sentiment.ipynb
-def gkg_dir_digest(gdelt_dir, translation:bool=False) -> str:
+def gkg_dir_digest(gdelt_dir, # folder of GKG batches
+                   translation:bool=False, # digest the translingual batches instead
+                  ) -> str:
     "SHA-256 of the names and sizes of the GKG batches in `gdelt_dir` (for cache keys); '' when the folder is missing."
     d = Path(gdelt_dir)
     if not d.is_dir(): return ""
@@ -1173,7 +1210,8 @@ def gdelt_download_command(start:str, # first batch, UTC (e.g. 2017-07-03 or '20
     print(rep)
     return rep
 
-def gdelt_download_cli(argv=None):
+def gdelt_download_cli(argv=None, # arguments (default: sys.argv[1:])
+                      ):
     "Console script `sfx-gdelt-download`: usage errors exit 2, failures exit 1, each with one line on stderr."
     from sequence_fx.data import run_cli   # --start/--end have no default, so cli_parser makes them required flags
     run_cli(gdelt_download_command, "sfx-gdelt-download", argv)

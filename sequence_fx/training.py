@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler, get_worker_info
 from tqdm.auto import tqdm
 
-from .data import DataError, atomic_write, atomic_write_text, atomic_dir, check_pair, cpu_threads, resolve_device
+from .data import DataError, Device, atomic_write, atomic_write_text, atomic_dir, check_pair, cpu_threads, resolve_device
 from .features import FeatureConfig, make_features
 from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates, write_shards
 from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
@@ -68,7 +68,8 @@ class TrainingConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 # %% ../nbs/03a_training.ipynb
-def seed_everything(seed:int):
+def seed_everything(seed:int, # one seed for Python, NumPy and torch
+                   ):
     "Seed Python, NumPy and torch (all devices); make cuDNN deterministic."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
@@ -87,13 +88,20 @@ def warmup_cosine(total_steps:int, # all optimiser steps of the run
 # %% ../nbs/03a_training.ipynb
 class ShardSampler(Sampler):
     "Rows rank, rank+world, rank+2·world, … of range(n), in order: an exact, padding-free split across processes."
-    def __init__(self, n:int, rank:int=0, world:int=1): self.n, self.rank, self.world = n, rank, world
+    def __init__(self,
+                 n:int, # number of samples
+                 rank:int=0, # this process's rank
+                 world:int=1, # number of processes
+                ):
+        self.n, self.rank, self.world = n, rank, world
     def __iter__(self): return iter(range(self.rank, self.n, self.world))
     def __len__(self): return len(range(self.rank, self.n, self.world))
 
 class BatchWindows(torch.utils.data.Dataset):
     "Wraps a `WindowDataset` so a DataLoader fetches a whole batch with one gather (`__getitems__`), not B slices."
-    def __init__(self, ds):
+    def __init__(self,
+                 ds, # a WindowDataset
+                ):
         self.ds, self.offs = ds, torch.arange(-ds.t_in + 1, 1)
     def __len__(self): return len(self.ds)
     def __getitem__(self, i): return self.ds[i]
@@ -286,11 +294,15 @@ def _snapshot(obj):
     if isinstance(obj, (list, tuple)): return type(obj)(_snapshot(v) for v in obj)
     return copy.deepcopy(obj)
 
-def save_state(state:dict, path):
+def save_state(state:dict, # tensors and plain containers (weights_only-loadable)
+               path, # destination file
+              ):
     "torch.save `state` to `path` atomically (temp file in the same directory, fsync, os.replace)."
     with atomic_write(path, "wb") as f: torch.save(state, f)
 
-def save_checkpoint_dir(state:dict, directory):
+def save_checkpoint_dir(state:dict, # model, optimiser, scheduler, RNG and config state
+                        directory, # checkpoint_epoch_N folder to create
+                       ):
     "Write `state` as `directory/training_state.pt`; the directory appears only once complete."
     with atomic_dir(directory) as tmp: save_state(state, Path(tmp) / "training_state.pt")
 
@@ -301,7 +313,8 @@ class CheckpointError(ValueError):
 _UNSAFE = re.compile(r"(Unsupported global: GLOBAL \S+|unsupported GLOBAL \S+ whose module \S+ is blocked|"
                      r"Can only create new object for nn.Parameter[^\n]*|\S+ must be \S+ to load[^\n]*)")
 
-def load_state(path) -> dict:
+def load_state(path, # checkpoint file written by save_state
+              ) -> dict:
     "Load a checkpoint file safely (`weights_only=True`: tensors and plain containers only)."
     path = Path(path)
     if path.is_dir(): path = path / "training_state.pt"
@@ -324,7 +337,9 @@ def _torch_reason(e:Exception) -> str:
 
 class CheckpointWriter:
     "Saves snapshots in one background thread; `close()` waits and re-raises any failure."
-    def __init__(self, enabled:bool=True):
+    def __init__(self,
+                 enabled:bool=True, # False: save nothing (ranks other than 0 under DDP)
+                ):
         self.enabled, self._pool, self._pending = enabled, ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt") if enabled else None, []
     def submit(self, fn, state, path, after=None):
         if not self.enabled: return
@@ -345,7 +360,8 @@ class CheckpointWriter:
         try: self._drain(block=True)
         finally: self._pool.shutdown(wait=True)
 
-def latest_checkpoint(run_dir) -> Path|None:
+def latest_checkpoint(run_dir, # a training run folder
+                     ) -> Path|None:
     "The complete `checkpoint_epoch_{N}` directory with the highest N (temporary/partial ones are ignored)."
     best = None
     for p in Path(run_dir).glob("checkpoint_epoch_*"):
@@ -364,7 +380,8 @@ def _prune_checkpoints(run_dir, keep:int):
         except OSError as e: log.warning("could not delete old checkpoint %s: %s", p, e)
 
 # %% ../nbs/03a_training.ipynb
-def rng_state(loader_gen:torch.Generator|None=None) -> dict:
+def rng_state(loader_gen:torch.Generator|None=None, # the DataLoader's shuffling generator, if any
+             ) -> dict:
     "All RNG states as tensors/lists (weights_only-safe)."
     npst = np.random.get_state()
     st = {"python": list(random.getstate()[1]), "python_version": random.getstate()[0],
@@ -374,7 +391,9 @@ def rng_state(loader_gen:torch.Generator|None=None) -> dict:
     if loader_gen is not None: st["loader"] = loader_gen.get_state()
     return st
 
-def set_rng_state(st:dict, loader_gen:torch.Generator|None=None):
+def set_rng_state(st:dict, # what rng_state returned
+                  loader_gen:torch.Generator|None=None, # the DataLoader's shuffling generator, if any
+                 ):
     "Restore what `rng_state` saved."
     random.setstate((st["python_version"], tuple(st["python"]), None))
     n = st["numpy"]; np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
@@ -628,7 +647,10 @@ def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, mod
 class FeatureMismatchError(ValueError):
     "The data's feature columns differ from the ones a checkpoint was trained on."
 
-def check_feature_columns(expected:list, got:list, where:str="checkpoint"):
+def check_feature_columns(expected:list, # feature columns the model was trained on
+                          got:list, # feature columns of the dataset
+                          where:str="checkpoint", # what the model is, named in the error
+                         ):
     "Raise `FeatureMismatchError` unless `got` equals `expected` (same names, same order)."
     expected, got = list(expected), list(got)
     if expected == got: return
@@ -658,14 +680,16 @@ def _check_compatible(ck:dict, meta:dict, path, match_keys:tuple=()):
                          f"standard deviations), so the features would be scaled differently; resume with the dataset it was trained on")
 
 # %% ../nbs/03a_training.ipynb
-def read_history(run_dir) -> pd.DataFrame:
+def read_history(run_dir, # a training run folder
+                ) -> pd.DataFrame:
     "The metrics log `run_dir/metrics.jsonl` as a DataFrame (one row per epoch)."
     p = Path(run_dir) / "metrics.jsonl"
     if not p.exists(): raise FileNotFoundError(f"no metrics log at {p}")
     return pd.DataFrame([json.loads(l) for l in p.read_text().splitlines() if l.strip()])
 
 def plot_history(history, # TrainResult.history, a DataFrame from read_history, or a run directory
-                 title:str="Training curves"):
+                 title:str="Training curves", # figure title
+                ):
     "Matplotlib figure: loss and balanced accuracy per epoch, train vs validation, best epoch marked."
     import matplotlib.pyplot as plt
     h = read_history(history) if isinstance(history, (str, Path)) else pd.DataFrame(history)
@@ -824,7 +848,7 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
                   learning_rate:float=1e-3, # AdamW peak learning rate
                   batch_size:int=64, # windows per step (per process under DDP)
                   resume_from_checkpoint:str|None=None, # checkpoint_epoch_N directory (or a run dir: its newest) to resume from
-                  device:str="auto", # auto, cpu, cuda or cuda:N
+                  device:Device="auto", # auto, cpu, cuda or cuda:N
                   run_dir:str="runs", # each pair's run goes to <run-dir>/<pair>/
                   cnn_channels:str="32,32", # comma-separated conv channels (kernel 5 first, then 3)
                   lstm_hidden:int=32, # LSTM hidden size per direction
@@ -872,7 +896,8 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
         if ctx.owns_group: dist.destroy_process_group()
     return out
 
-def train_cli(argv=None):
+def train_cli(argv=None, # arguments (default: sys.argv[1:])
+             ):
     "Console script `sfx-train`."
     from sequence_fx.data import run_cli
     run_cli(train_command, "sfx-train", argv)

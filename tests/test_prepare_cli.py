@@ -18,10 +18,10 @@ def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
     for args, code, text in [(["--t-in", "abc"], 2, "invalid int value"),
                              (["--pairs", "eurxyz", "--data-dir", tmp_path], 1, "unknown pair"),
                              (["--pairs", "gbpusd", "--data-dir", tmp_path], 1, "sample holds EURUSD only"),
-                             (["--task-type", "ranking", "--data-dir", tmp_path], 1, "task_type must be one of"),
+                             (["--task-type", "ranking", "--data-dir", tmp_path], 2, "argument --task-type: invalid choice 'ranking' (choose from classification, binary, regression)"),
                              (["--source", "histdata", "--data-dir", tmp_path], 1, "needs --input"),
                              (["--source-tz", "Mars/Base", "--data-dir", tmp_path], 1, "unknown source time zone"),
-                             (["--on-bad-rows", "ignore", "--data-dir", tmp_path], 1, "on_bad_rows must be"),
+                             (["--on-bad-rows", "ignore", "--data-dir", tmp_path], 2, "argument --on-bad-rows: invalid choice 'ignore' (choose from raise, drop)"),
                              (["--pairs", ",", "--data-dir", tmp_path], 1, "no pair given"),
                              (["--source", "histdata", "--input", tmp_path / "x.csv", "--data-dir", tmp_path], 1, "no such file"),
                              (["--t-in", "6000", "--data-dir", tmp_path], 1, "not enough bars")]:

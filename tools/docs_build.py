@@ -8,9 +8,14 @@ processing (show_doc pages, directives) and to Quarto:
     python tools/docs_build.py             # execute -> process -> quarto render -> _docs/   (needs Quarto)
     python tools/docs_build.py --check     # execute -> process -> nbconvert HTML in _docs_check/, then check
 
+`--check` is also the notebook test of `tools/test.sh`: one execution of every notebook serves both the tests (any
+cell error fails it, as nbdev_test would) and the docs checks below, instead of running each notebook twice. Cells
+flagged with the project's `tst_flags` (slow gpu network) are skipped, as nbdev_test skips them; `SFX_SLOW=1` runs
+the `slow` ones too.
+
 Plotly figures are rendered as HTML with plotly.js embedded once per page (no CDN, no MathJax), so pages work
-offline. Cells flagged with one of `--skip` (default: slow gpu network, as nbdev_test) are not executed; their
-code is shown without output. Progress bars are off while executing (they are noise on a static page).
+offline. Cells flagged with one of `--skip` (default: settings.ini's tst_flags, less `slow` under SFX_SLOW=1) are not
+executed; their code is shown without output. Progress bars are off while executing (they are noise on a static page).
 
 The check fails when: a notebook raises; a module's page lacks one of its exported names; a numbered notebook's
 page has no figure; a plotly output is empty or plotly.js is missing; an output carries a stray ipywidgets or
@@ -64,7 +69,7 @@ def execute_notebook(src:str, dst:str, skip:tuple, timeout:int=1800) -> tuple:
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(Path(src).parent)}})
     error = None
     with client.setup_kernel(env={**os.environ, "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}):
-        nb.cells.insert(0, nbformat.v4.new_code_cell(PREAMBLE))     # removed again before writing
+        nb.cells.insert(0, nbformat.v4.new_code_cell(PREAMBLE, id="sfx-docs-preamble"))     # removed again before writing
         client.execute_cell(nb.cells[0], 0)
         for i, cell in enumerate(nb.cells):
             if i == 0 or cell.cell_type != "code": continue
@@ -73,7 +78,8 @@ def execute_notebook(src:str, dst:str, skip:tuple, timeout:int=1800) -> tuple:
                 cell.outputs = []; continue
             try: client.execute_cell(cell, i)
             except CellExecutionError as e:
-                error = f"{Path(src).name}, cell {i - 1}: {str(e).strip().splitlines()[-1][:300]}"
+                last = re.sub(r"\x1b\[[0-9;]*m", "", str(e).strip().splitlines()[-1])     # no terminal colour codes
+                error = f"{Path(src).name}, cell {i - 1}: {last[:300]}"
                 break
     del nb.cells[0]
     nbformat.write(nb, dst)
@@ -102,6 +108,7 @@ def missing_docments(lib:str) -> list:
             target = obj
             if inspect.isclass(obj) and not dataclasses.is_dataclass(obj):
                 if obj.__init__ is object.__init__: continue
+                if not (getattr(obj.__init__, "__module__", None) or "").startswith(lib): continue   # inherited (e.g. from torch): documented there
                 target = obj.__init__
             try: d = docments(target, full=True, returns=False)
             except Exception as e:                                              # a signature docments cannot read
@@ -177,13 +184,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="no Quarto: render with nbconvert into --out and run the checks")
     p.add_argument("--out", default=None, help="output folder (default: _docs with Quarto, _docs_check with --check)")
-    p.add_argument("--skip", default="slow gpu network", help="nbdev flags whose cells are not executed")
+    p.add_argument("--skip", default=None, help="nbdev flags whose cells are not executed (default: tst_flags; without slow under SFX_SLOW=1)")
     p.add_argument("--workers", type=int, default=2, help="notebooks executed in parallel")
     p.add_argument("--only", default="", help="comma-separated notebook names to build (a quick look at a few pages)")
     a = p.parse_args(argv)
     os.chdir(ROOT)
     from nbdev.config import get_config
     cfg = get_config()
+    if a.skip is None:
+        a.skip = " ".join(f for f in str(cfg.get("tst_flags", "slow gpu network")).split() if not (f == "slow" and os.environ.get("SFX_SLOW")))
     nbs = Path(cfg.nbs_path)
     exec_dir = ROOT / "_exec"
     shutil.rmtree(exec_dir, ignore_errors=True)

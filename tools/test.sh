@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: set up the environment, check the package matches the notebooks, run every notebook's tests,
-# then the pytest suite (CLIs, downloads against a local server, multi-process tests, docs, packaging).
+# The whole test suite: set up the environment, check the package matches the notebooks, run every notebook's tests
+# (tools/docs_build.py --check: the same execution renders and checks the docs pages), then the pytest suite (CLIs,
+# downloads against a local server, multi-process tests, docs checker, packaging).
 # Extra arguments go to pytest. SFX_SLOW=1 also runs the notebooks' '#| slow' cells.
 source "$(dirname "$0")/env.sh"
 echo "[test] 1/3 library in sync with notebooks (nbdev_export must change nothing)"
@@ -12,7 +13,9 @@ if ! diff -r -x __pycache__ "$snap/sequence_fx" sequence_fx >/dev/null; then
   exit 1
 fi
 rm -rf "$snap"
-echo "[test] 2/3 nbdev_test (all notebooks)"
-nbdev_test --n_workers 2 --timing ${SFX_SLOW:+--flags slow}
+echo "[test] 2/3 notebooks: execute each once (any cell error fails), render the docs pages and check them"
+# one execution serves the notebook tests and the docs checks (figures on every tutorial page, non-empty plotly,
+# no stray ipywidgets/Bokeh/error output, API pages, a docment for every parameter); SFX_SLOW=1 adds '#| slow' cells
+python tools/docs_build.py --check --workers 2
 echo "[test] 3/3 pytest tests/"
 python -m pytest tests -q -p no:cacheprovider "$@"
