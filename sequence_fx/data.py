@@ -65,12 +65,19 @@ def _fsync_dir(d):
     except OSError: pass
     finally: os.close(fd)
 
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+    return True
+
 def _clean_file_temps(path:Path, age_s:float=3600):
-    "Remove `atomic_write` temp files of `path` left by a killed process (older than `age_s`, so a live writer's is kept)."
+    "Remove `atomic_write` temp files of `path` left by a dead process (its pid is in the name), or older than `age_s`."
     import time
     for p in path.parent.glob(f".{_glob.escape(path.name)}.*.tmp"):
+        m = re.fullmatch(r"\.(?:.*)\.p(\d+)-[^.]*\.tmp", p.name)
         try:
-            if p.is_file() and time.time() - p.stat().st_mtime > age_s: p.unlink()
+            if p.is_file() and ((m and not _pid_alive(int(m.group(1)))) or time.time() - p.stat().st_mtime > age_s): p.unlink()
         except OSError: pass
 
 @contextmanager
@@ -80,7 +87,7 @@ def atomic_write(path, # file to (over)write
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_file_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.p{os.getpid()}-", suffix=".tmp")
     try:
         if hasattr(os, "fchmod"): os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600: give the file the usual mode
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
@@ -592,13 +599,13 @@ def _check_histdata_names(names:list, pair:str|None):
     for name in names:
         m = _HD_NAME.search(name.replace("!", "/").rsplit("/", 1)[-1])
         if not m: continue
-        p = m.group(1).lower()
-        named.setdefault(p, name)
-        if pair is not None and p != check_pair(pair):
-            raise DataError(f"{name}: the file name says {p.upper()} but the pair asked for is {check_pair(pair).upper()} (--pairs)")
+        named.setdefault(m.group(1).lower(), name)
     if len(named) > 1:
         raise DataError(f"files of different pairs would be merged into one series: {', '.join(f'{p.upper()} ({n})' for p, n in named.items())}; "
                         f"read one pair at a time")
+    for p, name in named.items():
+        if pair is not None and p != check_pair(pair):
+            raise DataError(f"{name}: the file name says {p.upper()} but the pair asked for is {check_pair(pair).upper()} (--pairs)")
 
 def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURUSD_M1_20*.zip', a directory, or a list
                   source_tz:str|None=HISTDATA_TZ, # zone of the file's timestamps; HistData's is fixed UTC-5 ('EST')
