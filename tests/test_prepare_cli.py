@@ -21,7 +21,7 @@ def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
                              (["--task-type", "ranking", "--data-dir", tmp_path], 1, "task_type must be one of"),
                              (["--source", "histdata", "--data-dir", tmp_path], 1, "needs --input"),
                              (["--source-tz", "Mars/Base", "--data-dir", tmp_path], 1, "unknown source time zone"),
-                             (["--on-bad-rows", "ignore", "--data-dir", tmp_path], 1, "on_bad_rows must be"),
+                             (["--on-bad-rows", "ignore", "--data-dir", tmp_path], 1, "--on-bad-rows must be"),
                              (["--pairs", ",", "--data-dir", tmp_path], 1, "no pair given"),
                              (["--source", "histdata", "--input", tmp_path / "x.csv", "--data-dir", tmp_path], 1, "no such file"),
                              (["--t-in", "6000", "--data-dir", tmp_path], 1, "not enough bars")]:
