@@ -94,7 +94,8 @@ def read_body(r, # an open HTTP response
              ) -> bytes|int:
     "The body, chunk by chunk, under a wall-clock deadline (a slow drip cannot outlast it) and a size cap; returns bytes, or the count written to `sink`."
     buf, n = (io.BytesIO() if sink is None else sink), 0
-    for chunk in iter(lambda: r.read(1 << 16), b""):
+    read = getattr(r, "read1", r.read)          # read1: what has arrived (read(n) would wait for all n bytes of a slow drip)
+    for chunk in iter(lambda: read(1 << 16), b""):
         n += len(chunk)
         if limit is not None and n > limit: raise DownloadError(f"{url}: response larger than {limit} bytes; refused")
         if time.monotonic() > deadline: raise TimeoutError(f"{url}: transfer not finished within its time limit ({n} bytes so far)")

@@ -272,7 +272,8 @@ def _fetch(url:str, path:Path, size:int|None, md5:str|None, timeout:float):
     h, n, end = hashlib.md5(), 0, time.monotonic() + timeout
     req = urllib.request.Request(url, headers={"User-Agent": "sequence_fx"})
     with open_url(req, timeout=timeout) as r, atomic_write(path, "wb") as f:   # redirects only within the origin
-        for b in iter(lambda: r.read(1 << 16), b""):
+        read = getattr(r, "read1", r.read)          # what has arrived: a slow drip meets the deadline below
+        for b in iter(lambda: read(1 << 16), b""):
             f.write(b); h.update(b); n += len(b)
             if time.monotonic() > end: raise TimeoutError(f"transfer not finished within {timeout:g}s ({n} bytes so far)")
         if size is not None and n != size: raise _VerifyError(f"size {n} bytes, expected {size}")

@@ -260,3 +260,12 @@ def test_failed_and_absent_batches_show_as_coverage_not_calm(served):
     # bar closing 09:30 is owed 09:00 and 09:15 (failed); 10:00 is owed 09:30, 09:45; 10:30 is owed 10:00, 10:15 (never listed)
     assert f["sent_coverage"].tolist() == [0.5, 1.0, 0.0]
     assert f.loc[bars.index[2], ["sent_base_count", "sent_quote_count"]].tolist() == [0, 0]   # no news, and coverage says why
+
+
+def test_master_list_that_is_an_html_page_is_an_error(served):
+    "A mirror answering 200 with an HTML page instead of the list: an error naming the URL, not '0 listed' and success."
+    srv, stamps, cache = served
+    (srv.root / "masterfilelist.txt").write_text("<!DOCTYPE html><html><body>Service unavailable</body></html>\n")
+    with pytest.raises(DownloadError, match="not a GDELT master file list"):
+        dl(cache, stamps, srv)
+    assert not (cache / "masterfilelist.txt").exists()
