@@ -663,7 +663,7 @@ def _map_columns(df:pd.DataFrame, columns:dict|None, time_column:str|None, name:
         else: theirs = lower.get(ours, lower.get(ours[0] if ours != "volume" else "vol"))
         if theirs is None or theirs not in df.columns:
             if ours == "volume": continue
-            raise DataError(f"{name}: field '{ours}': no such column (columns are {list(df.columns)}); map it with columns={{'{ours}': ...}}")
+            raise DataError(f"{name}: field '{ours}': no such column (columns are {list(df.columns)}); map it with columns={{'{ours}': ...}} (sfx-prepare --columns {ours}=NAME)")
         m[ours] = theirs
     return m
 
