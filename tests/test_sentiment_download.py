@@ -177,11 +177,12 @@ def test_killed_download_process_leaves_no_complete_looking_file(served):
     srv.release.set()
     rep = dl(cache, stamps[:1], srv)                          # the next run completes the file
     assert rep.downloaded == [a] and [p.name for p in gkg_files(cache)] == [a]
-    tmp = [p for p in cache.iterdir() if p.name.endswith(".tmp")]
-    assert tmp                                                # a fresh partial file may belong to a live download: kept
-    for p in tmp: os.utime(p, (time.time() - 7200, time.time() - 7200))
-    dl(cache, stamps[:1], srv)                                # two hours untouched: removed as stale
-    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]   # the dead writer's partial file (its pid is in the name) is gone
+    live, old = cache / f".{a}.p{os.getpid()}-live.tmp", cache / f".{a}.p{os.getpid()}-old.tmp"   # a live process's partial files
+    live.write_bytes(b"x"); old.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    dl(cache, stamps[:1], srv)
+    assert live.exists() and not old.exists()                 # fresh: may belong to a live download, kept; two hours untouched: stale
 
 
 def test_404_and_500_are_retried_then_reported(served):
