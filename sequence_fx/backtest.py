@@ -15,10 +15,10 @@ import pandas as pd
 from .data import DataError, check_pair, pip_size, atomic_write_text, import_backtesting, gap_breaks
 
 # %% auto 0
-__all__ = ['log', 'BacktestError', 'ExecutionConfig', 'positions_from_proba', 'decision_units', 'held_units', 'fill_costs',
-           'BacktestResult', 'backtest_vectorized', 'block_bootstrap_indices', 'block_length', 'bootstrap_ci',
-           'periods_per_year_of', 'sharpe_ratio', 'sharpe_ci', 'backtest_stats', 'backtest_backtesting_py',
-           'compare_engines', 'plot_equity', 'save_backtesting_plot']
+__all__ = ['log', 'BacktestError', 'ExecutionConfig', 'check_signal_options', 'positions_from_proba', 'decision_units',
+           'held_units', 'fill_costs', 'BacktestResult', 'backtest_vectorized', 'block_bootstrap_indices',
+           'block_length', 'bootstrap_ci', 'periods_per_year_of', 'sharpe_ratio', 'sharpe_ci', 'backtest_stats',
+           'backtest_backtesting_py', 'compare_engines', 'plot_equity', 'save_backtesting_plot']
 
 # %% ../nbs/06a_backtest.ipynb
 log = logging.getLogger(__name__)
@@ -46,7 +46,9 @@ class ExecutionConfig:
             if not np.isfinite(v) or v < 0: raise ValueError(f"ExecutionConfig.{k} must be a finite number >= 0, got {v!r}")
         if not 0 <= self.commission < 0.1: raise ValueError(f"ExecutionConfig.commission is a fraction of value (< 0.1), got {self.commission!r}")
         if self.latency_bars < 0 or int(self.latency_bars) != self.latency_bars: raise ValueError(f"ExecutionConfig.latency_bars must be an integer >= 0, got {self.latency_bars!r}")
-        if self.cash <= 0 or self.exposure <= 0: raise ValueError("ExecutionConfig.cash and .exposure must be > 0")
+        for k in ("cash", "exposure"):
+            v = getattr(self, k)
+            if not (np.isfinite(v) and v > 0): raise ValueError(f"ExecutionConfig.{k} must be a finite number > 0, got {v!r}")
         if not 0 < self.margin <= 1: raise ValueError(f"ExecutionConfig.margin must be in (0, 1], got {self.margin!r}")
 
     @property
@@ -75,13 +77,21 @@ def _check_proba(proba) -> np.ndarray:
         raise ValueError(f"probabilities must be >= 0 and sum to 1 per row; row {i} is {p[i].tolist()}")
     return p
 
+def check_signal_options(threshold:float=0.0, # minimum probability of the chosen direction, in [0, 1]
+                         sizing:str="fixed", # 'fixed' or 'confidence'
+                        ):
+    "Refuse signal options that cannot mean anything (a probability threshold outside [0, 1] trades never), naming the flag."
+    if not (isinstance(threshold, (int, float, np.floating)) and np.isfinite(threshold) and 0 <= threshold <= 1):
+        raise ValueError(f"--threshold is a probability in [0, 1], got {threshold!r}")
+    if sizing not in ("fixed", "confidence"): raise ValueError(f"--sizing must be 'fixed' or 'confidence', not {sizing!r}")
+
 def positions_from_proba(proba, # [n, 3] (down, flat, up), [n, 2] (down, up) or [n] P(up)
                          threshold:float=0.0, # minimum probability of the chosen direction (0: argmax rule)
                          sizing:str="fixed", # 'fixed' (-1, 0, +1) or 'confidence' (|p_up - p_down|)
                          index=None, # optional index for a Series result
                         ):
     "Target position in [-1, 1] per bar (decided at that bar's close)."
-    if sizing not in ("fixed", "confidence"): raise ValueError(f"sizing must be 'fixed' or 'confidence', not {sizing!r}")
+    check_signal_options(threshold, sizing)
     p = _check_proba(proba)
     p_down, p_up = p[:, 0], p[:, -1]
     top = p.max(axis=1)
@@ -260,6 +270,7 @@ def block_bootstrap_indices(n:int, # rows in the sample
                            ) -> np.ndarray:
     "Row indices [n_boot, n] of circular block-bootstrap resamples."
     if n < 1: raise ValueError("cannot bootstrap an empty sample")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1: raise ValueError(f"n_boot (--n-boot) must be an integer >= 1, got {n_boot!r}")
     block = max(1, min(n, int(block or round(n ** (1 / 3)))))
     rng = np.random.default_rng(seed)
     nb = -(-n // block)

@@ -17,14 +17,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 # %% auto 0
-__all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'SAMPLES', 'Device', 'CLI_GROUPS', 'CLI_EXAMPLES',
-           'DataError', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'atomic_dir', 'sha256_file',
-           'check_pair', 'pip_size', 'resolve_tz', 'to_utc', 'CleaningReport', 'clean_bars', 'bar_spacing', 'find_gaps',
-           'read_histdata', 'write_histdata', 'read_ohlcv', 'import_backtesting', 'load_sample', 'parse_timeframe',
-           'resample_bars', 'resolve_device', 'flag_choices', 'FlagGroup', 'cli_parser', 'cli_args', 'cpu_threads',
-           'set_cpu_threads', 'run_cli', 'sfx_prepare', 'sfx_train', 'sfx_train_multitask', 'sfx_evaluate',
-           'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c', 'sfx_sac', 'sfx_pipeline', 'sfx_tune', 'gap_breaks',
-           'plot_candles']
+__all__ = ['log', 'OHLCV', 'PRICE_COLUMNS', 'PAIRS', 'HISTDATA_TZ', 'ZIP_MEMBER_LIMIT', 'SAMPLES', 'Device', 'CLI_GROUPS',
+           'CLI_EXAMPLES', 'DataError', 'atomic_write', 'atomic_write_bytes', 'atomic_write_text', 'dir_lock',
+           'atomic_dir', 'sha256_file', 'check_pair', 'pip_size', 'resolve_tz', 'to_utc', 'CleaningReport',
+           'clean_bars', 'bar_spacing', 'find_gaps', 'read_histdata', 'write_histdata', 'read_ohlcv',
+           'import_backtesting', 'load_sample', 'parse_timeframe', 'resample_bars', 'resolve_device', 'flag_choices',
+           'FlagGroup', 'cli_parser', 'cli_args', 'cpu_threads', 'set_cpu_threads', 'run_cli', 'sfx_prepare',
+           'sfx_train', 'sfx_train_multitask', 'sfx_evaluate', 'sfx_gdelt_download', 'sfx_ensemble', 'sfx_a3c',
+           'sfx_sac', 'sfx_pipeline', 'sfx_tune', 'gap_breaks', 'plot_candles']
 
 # %% ../nbs/00_data.ipynb
 log = logging.getLogger(__name__)
@@ -36,18 +36,67 @@ class DataError(ValueError):
     "Bad input data. The message names the file (or frame), the line or row, and the field."
 
 # %% ../nbs/00_data.ipynb
+def _umask() -> int:
+    "The process umask, read without changing it where /proc allows (changing it is not thread-safe)."
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"): return int(line.split()[1], 8)
+    except (OSError, ValueError): pass
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+_FAULTS = [0]
+
+def _fault_point(step:str): # what is about to happen, e.g. 'publish data/eurusd/abc'
+    "Fault-injection hook for tests: with SFX_KILL_AT=k set, the process SIGKILLs itself at its k-th publication step."
+    k = os.environ.get("SFX_KILL_AT")
+    if not k: return
+    _FAULTS[0] += 1
+    if _FAULTS[0] == int(k):
+        import signal
+        sys.stderr.write(f"SFX_KILL_AT={k}: killed before {step}\n"); sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def _fsync_dir(d):
+    "fsync a directory, so the names in it (a rename) survive a power cut; a no-op where directories cannot be opened."
+    try: fd = os.open(d, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+    return True
+
+def _clean_file_temps(path:Path, age_s:float=3600):
+    "Remove `atomic_write` temp files of `path` left by a dead process (its pid is in the name), or older than `age_s`."
+    import time
+    for p in path.parent.glob(f".{_glob.escape(path.name)}.*.tmp"):
+        m = re.fullmatch(r"\.(?:.*)\.p(\d+)-[^.]*\.tmp", p.name)
+        try:
+            if p.is_file() and ((m and not _pid_alive(int(m.group(1)))) or time.time() - p.stat().st_mtime > age_s): p.unlink()
+        except OSError: pass
+
 @contextmanager
 def atomic_write(path, # file to (over)write
                  mode:str="wb"): # 'wb' or 'w'
     "Context manager yielding a file object whose contents replace `path` only if the block succeeds."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _clean_file_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.p{os.getpid()}-", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"): os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600: give the file the usual mode
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        _fault_point(f"replace {path}")
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)
         raise
@@ -64,23 +113,81 @@ def atomic_write_text(path, # destination file; its directory is created if need
     "Write `text` (UTF-8) to `path` atomically."
     with atomic_write(path, "w") as f: f.write(text)
 
+def _exchange(a, b) -> bool:
+    "Swap the paths `a` and `b` in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the OS or file system cannot."
+    if not sys.platform.startswith("linux"): return False
+    import ctypes, errno
+    try: fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError): return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(-100, os.fsencode(str(a)), -100, os.fsencode(str(b)), 2) == 0: return True   # AT_FDCWD, RENAME_EXCHANGE
+    e = ctypes.get_errno()
+    if e in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV): return False
+    raise OSError(e, os.strerror(e), str(b))
+
+@contextmanager
+def dir_lock(directory, # the directory whose contents one process at a time may publish into
+            ):
+    "Exclusive advisory lock (flock) on `directory` itself, held for the block: concurrent writers take turns; no lock file is left."
+    d = Path(directory); d.mkdir(parents=True, exist_ok=True)
+    try: import fcntl
+    except ImportError: yield; return          # no flock (Windows): no lock
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s: waiting for another process writing here", d)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally: os.close(fd)                      # closing releases the lock
+
+def _clean_dir_leftovers(parent:Path):
+    "Under the parent's lock: remove temporary or replaced directories a killed writer left (`.<name>.*.tmp`, `.<name>.old-*`)."
+    for p in parent.glob(".*"):
+        if not p.is_dir() or p.is_symlink(): continue
+        if ".old-" in p.name:
+            target = parent / p.name[1:p.name.index(".old-")]
+            if not target.exists():            # killed between the two renames of the fallback swap: put the old one back
+                os.replace(p, target); log.warning("restored %s from %s", target, p.name); continue
+        elif not p.name.endswith(".tmp"): continue
+        log.info("removing %s, left by an interrupted write", p)
+        shutil.rmtree(p, ignore_errors=True)
+
+def _fsync_tree(d:Path):
+    "fsync every file and directory under `d` (bottom-up), so a published directory is complete on disk."
+    for root, dirs, files in os.walk(d, topdown=False):
+        for f in files:
+            fd = os.open(os.path.join(root, f), os.O_RDONLY)
+            try: os.fsync(fd)
+            finally: os.close(fd)
+        _fsync_dir(root)
+
 @contextmanager
 def atomic_dir(path): # directory to (re)create
-    "Yield a temporary sibling directory; on success it replaces `path` in one rename, on failure it is removed."
+    "Yield a temporary sibling directory; on success it replaces `path` in one atomic step, on failure it is removed."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    parent = path.parent
+    with dir_lock(parent):                     # one writer at a time per parent directory
+        _clean_dir_leftovers(parent)
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp"))
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes 0700: give the directory the usual mode
+            yield tmp
+            _fsync_tree(tmp)
+            _fault_point(f"publish {path}")
+            if not os.path.lexists(path): os.rename(tmp, path)          # a new name: one rename
+            elif _exchange(tmp, path):                                   # a replacement: one atomic swap; tmp now holds the old one
+                _fsync_dir(parent)
+                _fault_point(f"remove the replaced {path}")
+            else:                              # no atomic swap here: two renames; the next writer restores `.old-*` if killed between
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                os.replace(path, old)
+                _fault_point(f"second rename to {path}")
+                os.replace(tmp, path)
+                tmp = old
+            _fsync_dir(parent)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 def sha256_file(path, # the file to hash
                 chunk:int=1<<20, # bytes read per step (memory bound)
@@ -216,7 +323,7 @@ def _clean(t:np.ndarray, # int64 timestamps in `unit` (UTC; NaT = int64 min), on
                     i = int(np.flatnonzero(m)[0])
                     if on_bad_rows == "raise":
                         raise DataError(f"{where(i)}: field '{fld}': {reason} (value {float(cols[fld][i])!r}; "
-                                        f"{int(m.sum())} such rows; pass on_bad_rows='drop' to drop them)")
+                                        f"{int(m.sum())} such rows; pass on_bad_rows='drop' (sfx-prepare --on-bad-rows drop) to drop them)")
                     rep.dropped[reason] = int(m.sum()); bad |= m
     if bad.any():
         log.warning("dropped %d bad rows: %s", int(bad.sum()), rep.dropped)
@@ -238,7 +345,7 @@ def _clean(t:np.ndarray, # int64 timestamps in `unit` (UTC; NaT = int64 min), on
             i, h = int(pos[j]), int(pos[j - 1])
             ti, th = (pd.Timestamp(int(x), unit=unit, tz="UTC") for x in (t[i], t[h]))
             raise DataError(f"{where(raw_row(i))}: field 'time': rows out of time order ({ti} after {th}); "
-                            "pass unsorted='sort' to sort them")
+                            "pass unsorted='sort' (sfx-prepare --unsorted sort) to sort them")
         src = order if src is None else src[order]
         t, v = t[order], v[:, order]
         raw_row = lambda j: int(src[j])
@@ -257,7 +364,8 @@ def _clean(t:np.ndarray, # int64 timestamps in `unit` (UTC; NaT = int64 min), on
                 ts = int(conflict.index[0])
                 i = int(di[np.flatnonzero(vals["time"].to_numpy() == ts)[1]])
                 raise DataError(f"{where(raw_row(i))}: field 'time': duplicate timestamp {pd.Timestamp(ts, unit=unit, tz='UTC')} "
-                                f"with different prices ({len(conflict)} such timestamps); pass duplicates='first' or 'last' to resolve")
+                                f"with different prices ({len(conflict)} such timestamps); pass duplicates='first' or 'last' "
+                                f"(sfx-prepare --duplicates first|last) to resolve")
             rep.duplicates_resolved = int(same.sum()) - rep.duplicates_identical
         keep = np.r_[~same, True] if duplicates == "last" else np.r_[True, ~same]
         t, v = t[keep], v[:, keep]
@@ -337,6 +445,22 @@ def _expand(paths) -> list[Path]:
         else: raise DataError(f"{s}: no such file")
     return out
 
+ZIP_MEMBER_LIMIT = 1 << 30 # bytes one unpacked zip member may have (a year of M1 bars is ~25 MB; a zip bomb is refused)
+
+def _read_member(zf:zipfile.ZipFile, name:str, where:str) -> bytes:
+    "One member, unpacked with a size cap (the header's size is checked, and so is what actually comes out)."
+    import zlib
+    info = zf.getinfo(name)
+    if info.file_size > ZIP_MEMBER_LIMIT:
+        raise DataError(f"{where}: unpacks to {info.file_size} bytes, over the {ZIP_MEMBER_LIMIT}-byte limit (ZIP_MEMBER_LIMIT)")
+    try:
+        with zf.open(name) as f: data = f.read(ZIP_MEMBER_LIMIT + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise DataError(f"{where}: corrupt zip member ({type(e).__name__}: {e}); delete or re-download the archive") from e
+    if len(data) > ZIP_MEMBER_LIMIT:
+        raise DataError(f"{where}: unpacks to more than {ZIP_MEMBER_LIMIT} bytes (ZIP_MEMBER_LIMIT); refused")
+    return data
+
 def _read_member_bytes(path:Path) -> list[tuple[str, bytes]]:
     "The CSV payload(s) of a file: the file itself, or each .csv inside a .zip."
     if path.suffix.lower() != ".zip": return [(str(path), path.read_bytes())]
@@ -345,7 +469,7 @@ def _read_member_bytes(path:Path) -> list[tuple[str, bytes]]:
     with zf:
         names = [n for n in zf.namelist() if n.lower().endswith(".csv")]
         if not names: raise DataError(f"{path}: zip holds no .csv file (members: {zf.namelist()})")
-        return [(f"{path}!{n}", zf.read(n)) for n in sorted(names)]
+        return [(f"{path}!{n}", _read_member(zf, n, f"{path}!{n}")) for n in sorted(names)]
 
 def _diagnose_histdata(name:str, data:bytes):
     "Slow path: find the first line that does not parse and raise a DataError naming it."
@@ -478,19 +602,38 @@ def _local_to_utc(t:np.ndarray, source_tz, where:str) -> np.ndarray:
     us[nat] = _NAT
     return us
 
+_HD_NAME = re.compile(r"DAT_ASCII_([A-Za-z]{6})_M1_(\d{4})(\d{2})?(?:\.\w+)?$")
+
+def _check_histdata_names(names:list, pair:str|None):
+    "HistData file names say the pair: all files (and zip members) must be of one pair, and of `pair` when it is given."
+    named = {}
+    for name in names:
+        m = _HD_NAME.search(name.replace("!", "/").rsplit("/", 1)[-1])
+        if not m: continue
+        named.setdefault(m.group(1).lower(), name)
+    if len(named) > 1:
+        raise DataError(f"files of different pairs would be merged into one series: {', '.join(f'{p.upper()} ({n})' for p, n in named.items())}; "
+                        f"read one pair at a time")
+    for p, name in named.items():
+        if pair is not None and p != check_pair(pair):
+            raise DataError(f"{name}: the file name says {p.upper()} but the pair asked for is {check_pair(pair).upper()} (--pairs)")
+
 def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURUSD_M1_20*.zip', a directory, or a list
                   source_tz:str|None=HISTDATA_TZ, # zone of the file's timestamps; HistData's is fixed UTC-5 ('EST')
                   on_bad_rows:str="raise", # 'raise' or 'drop'
                   duplicates:str="raise", # 'raise', 'first' or 'last' for duplicate timestamps with different prices
                   report:bool=False, # also return the CleaningReport
+                  pair:str|None=None, # the pair the files must hold (checked against HistData file names); None: any one pair
+                  unsorted:str="raise", # rows out of time order within a file: 'raise' or 'sort'
                  ):
     "Load HistData.com ASCII M1 files into a UTC bar frame."
-    _check_rules(on_bad_rows, duplicates, "raise")
+    _check_rules(on_bad_rows, duplicates, unsorted)
     names, parts = [], []
     files = _expand(paths)
     for p in tqdm(files, desc="histdata", unit="file", disable=len(files) < 2, leave=False):
         for name, data in _read_member_bytes(p):
             parts.append(_parse_histdata(name, data)); names.append(name)
+    _check_histdata_names(names, pair)
     sizes = np.array([len(pt[0]) for pt in parts])
     starts = np.r_[0, np.cumsum(sizes)]
     t = parts[0][0] if len(parts) == 1 else np.concatenate([pt[0] for pt in parts])
@@ -502,7 +645,7 @@ def read_histdata(paths, # a .csv/.zip file, a glob such as 'data/DAT_ASCII_EURU
     def detail(i): k, r = locate(i); return details[k](r) if details[k] else ""
     rep = CleaningReport(n_in=len(t), sources=sorted(names))
     t = _local_to_utc(t, source_tz, where=", ".join(sorted(names)))
-    bars = _clean(t, v, "us", where, file_id, rep, on_bad_rows, duplicates, "raise", time_detail=detail)
+    bars = _clean(t, v, "us", where, file_id, rep, on_bad_rows, duplicates, unsorted, time_detail=detail)
     log.info("histdata: %s", rep)
     return (bars, rep) if report else bars
 
@@ -531,9 +674,26 @@ def _map_columns(df:pd.DataFrame, columns:dict|None, time_column:str|None, name:
         else: theirs = lower.get(ours, lower.get(ours[0] if ours != "volume" else "vol"))
         if theirs is None or theirs not in df.columns:
             if ours == "volume": continue
-            raise DataError(f"{name}: field '{ours}': no such column (columns are {list(df.columns)}); map it with columns={{'{ours}': ...}}")
+            raise DataError(f"{name}: field '{ours}': no such column (columns are {list(df.columns)}); map it with columns={{'{ours}': ...}} (sfx-prepare --columns {ours}=NAME)")
         m[ours] = theirs
     return m
+
+def _parse_times(s:pd.Series, time_format:str|None, path, first_line:int|None) -> pd.DatetimeIndex:
+    "Parse a time column; rows with different UTC offsets are placed exactly (in UTC), a mix of rows with and without one is an error."
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)      # pandas' 'mixed time zones' warning: handled below
+            return pd.DatetimeIndex(pd.to_datetime(s, format=time_format, errors="coerce", utc=False))
+    except (ValueError, TypeError, FutureWarning): pass
+    txt = s.astype(str).str.strip()
+    off = txt.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).to_numpy() | s.isna().to_numpy()
+    if not off.all():
+        i = int(np.flatnonzero(~off)[0])
+        where = f"{path}, line {first_line + i}" if first_line is not None else f"{path}, row {i}"
+        raise DataError(f"{where}: field 'time': {txt.iloc[i]!r} has no UTC offset but other rows have one; give every row an offset, or none")
+    try: return pd.DatetimeIndex(pd.to_datetime(s, format=time_format, errors="coerce", utc=True))
+    except (ValueError, TypeError) as e: raise DataError(f"{path}: field 'time': cannot parse the timestamps ({e})") from e
 
 def read_ohlcv(path, # a .csv or .parquet file
                columns:dict|None=None, # our name ('time','open',...) -> the file's column name
@@ -565,8 +725,7 @@ def read_ohlcv(path, # a .csv or .parquet file
         if c not in raw: raw[c] = 0.0
         raw[c] = pd.to_numeric(raw[c], errors="coerce")
     t = raw["time"]
-    if not pd.api.types.is_datetime64_any_dtype(t):
-        t = pd.to_datetime(t, format=time_format, errors="coerce", utc=False)
+    if not pd.api.types.is_datetime64_any_dtype(t): t = _parse_times(t, time_format, path, first_line)
     t = pd.DatetimeIndex(t)
     raw["time"] = to_utc(t, source_tz, where=str(path)) # NaT stays NaT and is reported by clean_bars
     raw["_file"] = str(path)

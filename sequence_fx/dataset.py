@@ -4,7 +4,7 @@
 
 # %% ../nbs/00c_dataset.ipynb 3
 from __future__ import annotations
-import json, logging, math
+import hashlib, json, logging, math
 from dataclasses import dataclass, asdict, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,13 +14,13 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .data import DataError, OHLCV, atomic_dir, atomic_write_text, check_pair, load_sample, parse_timeframe
+from .data import DataError, OHLCV, atomic_dir, atomic_write_text, check_pair, load_sample, parse_timeframe, sha256_file
 from .features import FeatureConfig, make_features, random_bars
 
 # %% auto 0
 __all__ = ['log', 'TASKS', 'SPLITS', 'DataConfig', 'forward_returns', 'classify', 'make_labels', 'sample_candidates',
            'chronological_split', 'train_input_rows', 'Scaler', 'WindowDataset', 'PreparedDataset', 'prepare_dataset',
-           'check_no_straddle', 'minmax_envelope', 'plot_split_timeline', 'write_shards', 'ShardStream']
+           'update_meta', 'check_no_straddle', 'minmax_envelope', 'plot_split_timeline', 'write_shards', 'ShardStream']
 
 # %% ../nbs/00c_dataset.ipynb
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ class DataConfig:
     def __post_init__(self):
         self.pair = check_pair(self.pair)
         parse_timeframe(self.timeframe)
+        for k in ("t_in", "t_out"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)): raise DataError(f"{k} must be an integer, not {v!r}")
         if self.t_in < 1 or self.t_out < 1: raise DataError(f"t_in and t_out must be >= 1 (got {self.t_in}, {self.t_out})")
         if self.task_type not in TASKS: raise DataError(f"task_type must be one of {TASKS}, not {self.task_type!r}")
         self.splits = tuple(float(s) for s in self.splits)
@@ -50,7 +53,10 @@ class DataConfig:
             raise DataError(f"splits must be three positive shares summing to 1, not {self.splits}")
         if self.purge is not None and self.purge < self.t_in + self.t_out:
             raise DataError(f"purge={self.purge} is shorter than t_in + t_out = {self.t_in + self.t_out}: windows would straddle splits")
-        if self.flat_threshold < 0: raise DataError("flat_threshold must be >= 0")
+        if self.purge is not None and (isinstance(self.purge, bool) or not isinstance(self.purge, (int, np.integer))):
+            raise DataError(f"purge must be an integer number of bars, not {self.purge!r}")
+        if not (isinstance(self.flat_threshold, (int, float)) and math.isfinite(self.flat_threshold) and self.flat_threshold >= 0):
+            raise DataError(f"flat_threshold must be a finite number >= 0, not {self.flat_threshold!r}")
 
     @property
     def gap(self) -> int: return self.purge if self.purge is not None else self.t_in + self.t_out
@@ -232,21 +238,27 @@ class PreparedDataset:
         return pd.DataFrame(rows).set_index("split")
 
     def save(self, directory):
-        "Write frame.parquet + meta.json into `directory`, atomically (all or nothing)."
+        "Write frame.parquet + meta.json into `directory`, atomically (all or nothing); meta records the content hash."
         with atomic_dir(directory) as tmp:
             self.frame.to_parquet(tmp / "frame.parquet")
+            self.meta = _sealed(self.meta, sha256_file(tmp / "frame.parquet"))
             (tmp / "meta.json").write_text(json.dumps(self.meta, indent=1, default=str))
         return Path(directory)
 
     @classmethod
     def load(cls, directory) -> "PreparedDataset":
+        "Open a saved dataset, checking frame.parquet and meta.json against the content hash `save` recorded."
         d = Path(directory)
         if not (d / "meta.json").is_file() or not (d / "frame.parquet").is_file():
             raise DataError(f"{d}: not a prepared dataset (meta.json / frame.parquet missing)")
-        meta = json.loads((d / "meta.json").read_text())
-        frame = pd.read_parquet(d / "frame.parquet")
-        return cls(frame, meta["feature_columns"], Scaler.from_dict(meta["scaler"]), DataConfig.from_dict(meta["data_cfg"]),
-                   FeatureConfig.from_dict(meta["feat_cfg"]), meta)
+        meta = _read_meta(d)
+        try: frame = pd.read_parquet(d / "frame.parquet")
+        except Exception as e: raise DataError(f"{d / 'frame.parquet'}: cannot be read ({type(e).__name__}: {e}); {_REBUILD}") from e
+        try:
+            return cls(frame, meta["feature_columns"], Scaler.from_dict(meta["scaler"]), DataConfig.from_dict(meta["data_cfg"]),
+                       FeatureConfig.from_dict(meta["feat_cfg"]), meta)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"{d / 'meta.json'}: field {e} missing or invalid; {_REBUILD}") from e
 
     def __repr__(self):
         n = {s: len(self.sample_index(s)) for s in SPLITS}
@@ -289,6 +301,42 @@ def prepare_dataset(bars:pd.DataFrame, # bar frame (clock or DC bars)
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     log.info("prepared %s: %d rows, %d features, samples %s", data_cfg.pair, len(frame), len(cols), {k: v["samples"] for k, v in spans.items()})
     return PreparedDataset(frame, cols, scaler, data_cfg, feat_cfg, meta)
+
+# %% ../nbs/00c_dataset.ipynb
+_REBUILD = "rebuild it with sfx-prepare --force"
+
+def _canonical(meta:dict) -> str:
+    "The JSON a meta hash is taken over: sorted keys, the content seal itself left out."
+    return json.dumps(json.loads(json.dumps({k: v for k, v in meta.items() if k != "content"}, default=str)), sort_keys=True)
+
+def _sealed(meta:dict, frame_sha256:str) -> dict:
+    "`meta` with `content` = the SHA-256 of frame.parquet and of meta's canonical JSON."
+    return {**meta, "content": {"frame_sha256": frame_sha256, "meta_sha256": hashlib.sha256(_canonical(meta).encode()).hexdigest()}}
+
+def _read_meta(d:Path) -> dict:
+    "meta.json of dataset directory `d`, parsed and checked against its content seal (a dataset without one is accepted)."
+    p = d / "meta.json"
+    try: meta = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{p}: not valid JSON ({e}); {_REBUILD}") from e
+    if not isinstance(meta, dict): raise DataError(f"{p}: not a JSON object; {_REBUILD}")
+    seal = meta.get("content")
+    if seal is None: log.warning("%s: no content hash (written by an older version); not verified", p); return meta
+    if hashlib.sha256(_canonical(meta).encode()).hexdigest() != seal.get("meta_sha256"):
+        raise DataError(f"{p}: edited after sfx-prepare wrote it (its content hash does not match); {_REBUILD}")
+    if sha256_file(d / "frame.parquet") != seal.get("frame_sha256"):
+        raise DataError(f"{d / 'frame.parquet'}: not the file sfx-prepare wrote with this meta.json (content hash differs: "
+                        f"changed or copied from another dataset); {_REBUILD}")
+    return meta
+
+def update_meta(directory, # a saved dataset
+                updates:dict, # keys to add or replace in its meta.json
+               ) -> dict:
+    "Add `updates` to a saved dataset's meta.json (checked first, re-sealed, written atomically); returns the new meta."
+    d = Path(directory)
+    meta = _read_meta(d)
+    new = _sealed({**{k: v for k, v in meta.items() if k != "content"}, **updates}, sha256_file(d / "frame.parquet"))
+    atomic_write_text(d / "meta.json", json.dumps(new, indent=1, default=str))
+    return new
 
 # %% ../nbs/00c_dataset.ipynb
 def check_no_straddle(ds:PreparedDataset, # the prepared dataset to check

@@ -45,6 +45,10 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: cnn_channels {self.cnn_channels} and cnn_kernels {self.cnn_kernels} differ in length")
         if any(k % 2 == 0 or k < 1 for k in self.cnn_kernels):
             raise ValueError(f"ModelConfig: cnn_kernels must be odd and positive (same-length convolution), got {self.cnn_kernels}")
+        for k in ("lstm_hidden", "lstm_layers", "attn_dim", "attn_heads", "embed_dim"):
+            if getattr(self, k) < 1: raise ValueError(f"ModelConfig: {k} (--{k.replace('_', '-')}) must be >= 1, got {getattr(self, k)}")
+        if any(c < 1 for c in self.cnn_channels): raise ValueError(f"ModelConfig: cnn_channels (--cnn-channels) must all be >= 1, got {self.cnn_channels}")
+        if self.attn_layers < 0 or self.head_hidden < 0: raise ValueError("ModelConfig: attn_layers and head_hidden must be >= 0")
         if self.attn_dim % self.attn_heads:
             raise ValueError(f"ModelConfig: attn_dim={self.attn_dim} is not divisible by attn_heads={self.attn_heads}")
         if self.n_features < 1: raise ValueError(f"ModelConfig: n_features must be >= 1, got {self.n_features}")

@@ -18,7 +18,7 @@ from .data import DataError, Device, atomic_write_text, check_pair, cpu_threads,
 from .dataset import PreparedDataset, DataConfig, Scaler, classify, train_input_rows, sample_candidates, SPLITS
 from .prepare import (prepare, load_prepared, DatasetSpec, ACCESS_FIELDS, dataset_pairs, prepare_spec, resolve_dataset,
                                  truncation_audit)
-from .backtest import (ExecutionConfig, BacktestResult, positions_from_proba, backtest_vectorized,
+from .backtest import (ExecutionConfig, BacktestResult, positions_from_proba, check_signal_options, backtest_vectorized,
                                   backtest_backtesting_py, compare_engines, block_bootstrap_indices, block_length, bootstrap_ci,
                                   plot_equity, save_backtesting_plot, _check_proba)
 from .multitask import (MultiTaskPredictor, MultiTaskConfig, load_predictor, predict_heads, window_moves, volatility_baselines,
@@ -216,6 +216,8 @@ def prediction_metrics(y, # true classes [n]
                        widen:bool=True, # widen by interval_widening (False: the plain percentile interval)
                       ):
     "Point estimates and block-bootstrap intervals: {metric: {'value', 'lo', 'hi'}} plus the confusion matrix."
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise EvaluationError(f"n_boot (--n-boot) must be an integer >= 0, got {n_boot!r}")
     y, p = check_predictions(y, proba)
     n, k = len(y), p.shape[1]
     pred = p.argmax(1) if pred is None else np.asarray(pred, np.int64)
@@ -1444,8 +1446,12 @@ def evaluate_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
     pair_list = dataset_pairs(pairs, dataset)
     if split not in SPLITS: raise EvaluationError(f"--split must be one of {SPLITS}")
     if walk_forward < 0: raise EvaluationError("--walk-forward must be >= 0")
+    if n_boot < 0: raise EvaluationError(f"--n-boot must be >= 0, got {n_boot}")
+    if wf_epochs < 1 or wf_max_steps < 0: raise EvaluationError("--wf-epochs must be >= 1 and --wf-max-steps >= 0")
+    check_signal_options(threshold, sizing)          # before any work: a bad flag fails in a second, not after inference
     torch.set_num_threads(cpu_threads(threads))
     exec_base = dict(spread_pips=spread_pips, commission=commission, slippage_pips=slippage_pips)
+    ExecutionConfig(pair=pair_list[0], **exec_base)
     explicit = bool(dataset) or bool(spec is not None and set(spec.given) - set(ACCESS_FIELDS))
     results = []
     for pair in pair_list:

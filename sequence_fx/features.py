@@ -328,7 +328,7 @@ def make_features(bars:pd.DataFrame, # a bar frame (UTC index, OHLCV columns)
     extras = []
     for name in cfg.plugins:
         if name not in FEATURE_REGISTRY:
-            raise DataError(f"unknown plug-in feature {name!r}; registered: {sorted(FEATURE_REGISTRY)} (load files with load_feature_plugins(dir))")
+            raise DataError(f"unknown plug-in feature {name!r}; registered: {sorted(FEATURE_REGISTRY)} (name their directory with sfx-prepare --feature-plugins DIR, or call load_feature_plugins(dir))")
         extra = FEATURE_REGISTRY[name](bars, cfg)
         if not isinstance(extra, pd.DataFrame) or not extra.index.equals(bars.index):
             raise DataError(f"plug-in feature {name!r} must return a DataFrame on the bars' index")

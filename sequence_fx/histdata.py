@@ -14,7 +14,7 @@ from .data import DataError, atomic_write_bytes, check_pair
 
 # %% auto 0
 __all__ = ['log', 'HISTDATA_BASE', 'DownloadError', 'histdata_filename', 'histdata_page_url', 'extract_token', 'periods_for',
-           'valid_archive', 'download_histdata']
+           'valid_archive', 'open_url', 'read_body', 'download_histdata']
 
 # %% ../nbs/00a_histdata.ipynb
 log = logging.getLogger(__name__)
@@ -69,28 +69,66 @@ def periods_for(years, # years to fetch, e.g. [2022, 2023]
 
 def valid_archive(path, # zip file path or binary file object
                  ) -> bool:
-    "True if `path` (a file path or a binary file object) is a readable zip holding at least one .csv member."
+    "True if `path` (a file path or a binary file object) is a readable zip holding at least one .csv member, none over the size cap."
+    import zlib
+    from sequence_fx.data import ZIP_MEMBER_LIMIT
     try:
         with zipfile.ZipFile(path) as z:
+            if any(i.file_size > ZIP_MEMBER_LIMIT for i in z.infolist()): return False
             return any(n.lower().endswith(".csv") for n in z.namelist()) and z.testzip() is None
-    except (zipfile.BadZipFile, OSError): return False
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError): return False   # CRC / deflate errors: a bad archive
+
+def _origin(url:str) -> tuple:
+    u = urllib.parse.urlsplit(url)
+    return (u.scheme.lower(), (u.hostname or "").lower(), u.port or {"http": 80, "https": 443}.get(u.scheme.lower()))
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    "Follow a redirect only within the origin (scheme, host, port) of the request, or to an origin in `allowed`."
+    def __init__(self, allowed=()): super().__init__(); self.allowed = {_origin(a) for a in allowed}
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        newurl = urllib.parse.urljoin(req.full_url, newurl)
+        if _origin(newurl) != _origin(req.full_url) and _origin(newurl) not in self.allowed:
+            raise DownloadError(f"{req.full_url}: HTTP {code} redirects to another origin ({newurl}); not followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+def open_url(req, # a URL or urllib.request.Request
+             timeout:float, # socket timeout (seconds)
+             allowed_origins=(), # URLs of other origins a redirect may lead to
+            ):
+    "urlopen that follows redirects only to the same origin (or an allowed one): a download cannot be diverted elsewhere."
+    return urllib.request.build_opener(_SameOriginRedirects(allowed_origins)).open(req, timeout=timeout)
+
+def read_body(r, # an open HTTP response
+              url:str, # for messages
+              deadline:float, # time.monotonic() by which the whole body must have arrived
+              limit:int|None=None, # most bytes accepted
+              sink=None, # a binary file to stream into (default: collect and return the bytes)
+             ) -> bytes|int:
+    "The body, chunk by chunk, under a wall-clock deadline (a slow drip cannot outlast it) and a size cap; returns bytes, or the count written to `sink`."
+    buf, n = (io.BytesIO() if sink is None else sink), 0
+    read = getattr(r, "read1", r.read)          # read1: what has arrived (read(n) would wait for all n bytes of a slow drip)
+    for chunk in iter(lambda: read(1 << 16), b""):
+        n += len(chunk)
+        if limit is not None and n > limit: raise DownloadError(f"{url}: response larger than {limit} bytes; refused")
+        if time.monotonic() > deadline: raise TimeoutError(f"{url}: transfer not finished within its time limit ({n} bytes so far)")
+        buf.write(chunk)
+    return buf.getvalue() if sink is None else n
 
 # %% ../nbs/00a_histdata.ipynb
 def _fetch_once(pair, year, month, base_url, dest:Path, timeout:float):
-    "One page + POST exchange; the archive is streamed into `dest` atomically and verified."
+    "One page + POST exchange (within `timeout` seconds in all); the archive is streamed into `dest` atomically and verified."
     page_url = histdata_page_url(pair, year, month, base_url)
     ua = {"User-Agent": "sequence_fx-histdata/1.0"}
-    with urllib.request.urlopen(urllib.request.Request(page_url, headers=ua), timeout=timeout) as r:
-        token = extract_token(r.read().decode("utf-8", "replace"))
+    end = time.monotonic() + timeout
+    with open_url(urllib.request.Request(page_url, headers=ua), timeout=timeout) as r:
+        token = extract_token(read_body(r, page_url, end, 1 << 22).decode("utf-8", "replace"))
     form = {"tk": token, "date": str(year), "datemonth": f"{year}{'' if month is None else f'{month:02d}'}",
             "platform": "ASCII", "timeframe": "M1", "fxpair": check_pair(pair).upper()}
     req = urllib.request.Request(f"{base_url.rstrip('/')}/get.php", data=urllib.parse.urlencode(form).encode(),
                                  headers={**ua, "Referer": page_url, "Content-Type": "application/x-www-form-urlencoded"})
-    buf = io.BytesIO()
-    with urllib.request.urlopen(req, timeout=timeout) as r:
+    with open_url(req, timeout=max(0.1, end - time.monotonic())) as r:
         expected = r.headers.get("Content-Length")
-        for chunk in iter(lambda: r.read(1 << 16), b""): buf.write(chunk)
-    data = buf.getvalue()
+        data = read_body(r, page_url, end, 1 << 30)
     if expected is not None and len(data) != int(expected):
         raise _Retryable(f"{page_url}: truncated transfer ({len(data)} of {expected} bytes)")
     if not data: raise DownloadError(f"{page_url}: empty response (no data for this period?)")
@@ -107,20 +145,26 @@ def download_histdata(pair:str, # e.g. 'eurusd'
                       base_url:str=HISTDATA_BASE, # server (a mirror or a local test server)
                       retries:int=4, # attempts after the first, for 5xx / timeouts / truncated transfers
                       backoff:float=1.0, # seconds before the first retry, doubled each time
-                      timeout:float=60.0, # seconds per HTTP request
+                      timeout:float=60.0, # wall-clock seconds per attempt (page + archive): a slow drip cannot outlast it
                       force:bool=False, # download even if a valid archive is cached
+                      deadline:float|None=None, # seconds for the whole call, retries included (None: no overall limit)
                      ) -> list[Path]:
     "Download HistData ASCII M1 archives for `pair` into the cache; returns their paths (cached ones included)."
     pair = check_pair(pair)
+    stop = None if deadline is None else time.monotonic() + deadline
     out_dir = Path(cache_dir) / pair
     paths = []
     for year, month in tqdm(periods_for(years, months), desc=f"histdata {pair}", unit="file", leave=False):
         dest = out_dir / histdata_filename(pair, year, month)
         if not force and dest.exists() and valid_archive(dest):
             log.info("cached: %s", dest); paths.append(dest); continue
+        if dest.exists() and not force: log.warning("%s: cached archive is damaged; downloading it again", dest)
         for attempt in range(retries + 1):
+            left = None if stop is None else stop - time.monotonic()
+            if left is not None and left <= 0:
+                raise DownloadError(f"{pair} {year}{'' if month is None else f'-{month:02d}'}: the overall deadline of {deadline:g}s passed")
             try:
-                _fetch_once(pair, year, month, base_url, dest, timeout)
+                _fetch_once(pair, year, month, base_url, dest, timeout if left is None else min(timeout, left))
                 log.info("downloaded %s (%d bytes)", dest, dest.stat().st_size)
                 break
             except urllib.error.HTTPError as e:
@@ -130,7 +174,7 @@ def download_histdata(pair:str, # e.g. 'eurusd'
             except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, _Retryable, OSError) as e:
                 err = e
             if attempt < retries:
-                wait = backoff * 2 ** attempt
+                wait = backoff * 2 ** attempt if stop is None else min(backoff * 2 ** attempt, max(0.0, stop - time.monotonic()))
                 log.warning("%s %s: %s; retrying in %.1fs", pair, (year, month), err, wait)
                 time.sleep(wait)
         else:

@@ -429,6 +429,7 @@ def train_multitask(prepared:PreparedDataset, # the dataset (classification or b
                     run_dir="runs/multitask", # where metrics, checkpoints and best_model.pt go
                     resume_from=None, # a checkpoint_epoch_{N} dir (or a run dir: its newest)
                     values:np.ndarray|None=None, # per-row targets [n_rows, n_tasks] replacing the computed ones (experiments, tests)
+                    allow_changed=(), # training settings that may differ from the checkpoint's on resume (recorded in config.json)
                    ) -> TrainResult:
     "Train a `MultiTaskModel` on `prepared` with the shared loop; targets are fitted on its training split."
     tc, mt = train_cfg or TrainingConfig(), mt_cfg or MultiTaskConfig()
@@ -452,7 +453,7 @@ def train_multitask(prepared:PreparedDataset, # the dataset (classification or b
     windows = lambda s: BatchWindows(WindowDataset(X, Yt, prepared.sample_index(s), prepared.data_cfg.t_in))
     meta = {**_predict_meta(prepared, mc), "multitask": mt.to_dict(), "targets": targets.to_dict()}
     return fit(model, objective, windows("train"), windows("val"), meta, tc, run_dir, resume_from,
-               model_format=MULTITASK_FORMAT, match_keys=("multitask", "targets"))
+               model_format=MULTITASK_FORMAT, match_keys=("multitask", "targets"), allow_changed=allow_changed)
 
 # %% ../nbs/04_multitask.ipynb
 def plot_multitask_history(history, # TrainResult.history, a DataFrame from read_history, or a run directory
@@ -711,6 +712,7 @@ def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'e
                             trend_quantile:float=0.25, # share of training windows labelled trend_up (as many trend_down)
                             select_on:Literal["tasks", "direction"]="tasks", # best model / early stopping: tasks (mean relative val loss) | direction
                             resume_from_checkpoint:str|None=None, # checkpoint_epoch_N directory (or a run dir: its newest) to resume from
+                            resume_override:str="", # comma-separated settings allowed to differ from the checkpoint's on resume, e.g. learning_rate (recorded in config.json)
                             device:Device="auto", # auto, cpu, cuda or cuda:N
                             run_dir:str="runs/multitask", # each pair's run goes to <run-dir>/<pair>/
                             cnn_channels:str="32,32", # comma-separated conv channels (kernel 5 first, then 3)
@@ -753,7 +755,7 @@ def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'e
             if not ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)      # a cache hit: rank 0 wrote it
             key = prepared.meta.get("cache_key", "?")
             rd = Path(run_dir) / pair
-            res = train_multitask(prepared, mc, mt, tc, rd, resume_from=resume_from_checkpoint)
+            res = train_multitask(prepared, mc, mt, tc, rd, resume_from=resume_from_checkpoint, allow_changed=resume_override)
             if ctx.main:
                 with atomic_write(rd / "training_curves.png", "wb") as f:
                     plot_multitask_history(res.history, f"{pair.upper()} multi-task, {loss_weighting} weighting, dataset {key[:12]}").savefig(f, format="png", dpi=100)

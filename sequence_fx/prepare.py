@@ -16,7 +16,7 @@ from .data import (DataError, OHLCV, FlagGroup, atomic_write_text, check_pair, l
                               resolve_tz, read_ohlcv, resample_bars, sha256_file, bar_spacing, HISTDATA_TZ, _expand, SAMPLES,
                               cli_parser, cpu_threads, run_cli, import_backtesting)
 from .features import FEATURE_REGISTRY, FeatureConfig, load_feature_plugins, make_features, register_feature
-from .dataset import DataConfig, PreparedDataset, SPLITS, prepare_dataset, plot_split_timeline
+from .dataset import DataConfig, PreparedDataset, SPLITS, prepare_dataset, plot_split_timeline, update_meta
 
 # %% auto 0
 __all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'ACCESS_FIELDS', 'resolve_sources', 'load_bars', 'cache_key', 'class_balance',
@@ -29,11 +29,13 @@ log = logging.getLogger(__name__)
 SOURCES = ("sample", "histdata", "csv")
 FORMAT_VERSION = 1 # bump when prepare's output changes for the same inputs, to invalidate caches
 
-def _check_options(source:str, source_tz:str|None, on_bad_rows:str):
+def _check_options(source:str, source_tz:str|None, on_bad_rows:str, duplicates:str="raise", unsorted:str="raise"):
     "Reject bad options before any work, whatever the source."
     if source not in SOURCES: raise DataError(f"unknown source {source!r}; use one of {SOURCES}")
     if source_tz is not None: resolve_tz(source_tz)
-    if on_bad_rows not in ("raise", "drop"): raise DataError(f"on_bad_rows must be 'raise' or 'drop', not {on_bad_rows!r}")
+    if on_bad_rows not in ("raise", "drop"): raise DataError(f"--on-bad-rows must be 'raise' or 'drop', not {on_bad_rows!r}")
+    if duplicates not in ("raise", "first", "last"): raise DataError(f"--duplicates must be 'raise', 'first' or 'last', not {duplicates!r}")
+    if unsorted not in ("raise", "sort"): raise DataError(f"--unsorted must be 'raise' or 'sort', not {unsorted!r}")
 
 def resolve_sources(pair:str, # currency pair
                     source:str="sample", # sample, histdata or csv
@@ -60,18 +62,23 @@ def load_bars(pair:str="eurusd", # currency pair
               on_bad_rows:str="raise", # 'raise' or 'drop'
               columns:dict|None=None, # csv: our column name -> the file's, e.g. {'open': 'Bid Open'}
               time_format:str|None=None, # csv: strptime format of the time column
+              duplicates:str="raise", # repeated timestamps with different prices: 'raise', 'first' or 'last'
+              unsorted:str="raise", # rows out of time order: 'raise' or 'sort'
              ) -> tuple[pd.DataFrame, list]:
     "Bars for `pair` from `source`, resampled to `timeframe`, and the provenance of every input."
-    _check_options(source, source_tz, on_bad_rows)
+    _check_options(source, source_tz, on_bad_rows, duplicates, unsorted)
     files, sources = resolve_sources(pair, source, input)
-    return _read_bars(files, source, timeframe, source_tz, on_bad_rows, columns, time_format), sources
+    return _read_bars(files, source, timeframe, source_tz, on_bad_rows, columns, time_format, pair=pair, duplicates=duplicates,
+                      unsorted=unsorted), sources
 
-def _read_bars(files:list, source:str, timeframe:str, source_tz, on_bad_rows:str, columns=None, time_format=None) -> pd.DataFrame:
+def _read_bars(files:list, source:str, timeframe:str, source_tz, on_bad_rows:str, columns=None, time_format=None,
+               pair:str|None=None, duplicates:str="raise", unsorted:str="raise") -> pd.DataFrame:
     "Read already-resolved input files and resample them to `timeframe`."
     step = parse_timeframe(timeframe)
+    rules = dict(on_bad_rows=on_bad_rows, duplicates=duplicates, unsorted=unsorted)
     if source == "sample": bars = load_sample(files[0])
-    elif source == "histdata": bars = read_histdata(files, source_tz=source_tz or HISTDATA_TZ, on_bad_rows=on_bad_rows)
-    else: bars = read_ohlcv(files[0], columns=columns, time_format=time_format, source_tz=source_tz or "UTC", on_bad_rows=on_bad_rows)
+    elif source == "histdata": bars = read_histdata(files, source_tz=source_tz or HISTDATA_TZ, pair=pair, **rules)
+    else: bars = read_ohlcv(files[0], columns=columns, time_format=time_format, source_tz=source_tz or "UTC", **rules)
     native = bar_spacing(bars.index)
     if step < native: raise DataError(f"the {source} data has {native} bars; cannot make finer {timeframe} bars")
     if step > native: bars = resample_bars(bars, timeframe)
@@ -172,15 +179,18 @@ def prepare(pair:str="eurusd", # currency pair
             columns:dict|None=None, # csv: our column name -> the file's
             time_format:str|None=None, # csv: strptime format of the time column
             dataset_spec:dict|None=None, # the DatasetSpec these arguments came from, recorded in meta (see prepare_spec)
+            duplicates:str="raise", # repeated timestamps with different prices: 'raise', 'first' or 'last'
+            unsorted:str="raise", # rows out of time order: 'raise' or 'sort'
            ) -> PreparedDataset:
     "Load, featurise, label and split one pair; reuse the cached dataset when inputs and configs are unchanged."
     pair = check_pair(pair)
-    _check_options(source, source_tz, on_bad_rows)
+    _check_options(source, source_tz, on_bad_rows, duplicates, unsorted)
     data_cfg = DataConfig.from_dict({**(data_cfg or DataConfig()).to_dict(), "pair": pair})
     feat_cfg = feat_cfg or FeatureConfig()
     files, sources = resolve_sources(pair, source, input)        # hashes only: a cache hit reads no data
     key = cache_key(data_cfg.to_dict(), feat_cfg.to_dict(), source, sources, source_tz, on_bad_rows, spec or {},
-                    *([columns, time_format] if columns or time_format else []))
+                    *([columns, time_format] if columns or time_format else []),
+                    *([{"duplicates": duplicates, "unsorted": unsorted}] if (duplicates, unsorted) != ("raise", "raise") else []))
     out = dataset_dir(data_dir, pair, key)
     if not force and (out / "meta.json").is_file():
         try: meta = json.loads((out / "meta.json").read_text())
@@ -188,10 +198,14 @@ def prepare(pair:str="eurusd", # currency pair
         if meta.get("cache_key") == key:
             log.info("%s: reusing cached dataset in %s", pair, out)
             if dataset_spec and "dataset_spec" not in meta:   # built before by a Python call: record how to rebuild it
-                atomic_write_text(out / "meta.json", json.dumps({**meta, "dataset_spec": dataset_spec}, indent=1, default=str))
+                update_meta(out, {"dataset_spec": dataset_spec})
+            ds = PreparedDataset.load(out)                    # checks the content hash
+            if not (out / "summary.html").is_file():          # lost to a crash after the dataset was published: write it again
+                atomic_write_text(out / "summary.html", plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
             atomic_write_text(out.parent / "LATEST", key)
-            return PreparedDataset.load(out)
-    bars = _read_bars(files, source, data_cfg.timeframe, source_tz, on_bad_rows, columns, time_format)   # files hashed once
+            return ds
+    bars = _read_bars(files, source, data_cfg.timeframe, source_tz, on_bad_rows, columns, time_format, pair=pair,
+                      duplicates=duplicates, unsorted=unsorted)   # files hashed once
     extra = None
     if bars_fn is not None: bars, extra = bars_fn(bars)
     if features_fn is not None:
@@ -244,6 +258,8 @@ class DatasetSpec(FlagGroup):
     feature_plugins: str|None = None # directory of plug-in feature .py files (never loaded implicitly)
     plugins: str = "" # comma-separated names of plug-in features to use
     on_bad_rows: Literal["raise", "drop"] = "raise" # raise | drop
+    duplicates: Literal["raise", "first", "last"] = "raise" # repeated timestamps with different prices: raise | first | last
+    unsorted: Literal["raise", "sort"] = "raise" # rows out of time order: raise | sort
     histdata_download: bool = False # download HistData M1 archives first (into data_dir/histdata/<pair>/) and use them
     years: str|None = None # years to download, e.g. 2022,2023 (with --histdata-download)
     histdata_mirror: str|None = None # base URL replacing HistData's (a mirror, or a local test server)
@@ -259,7 +275,15 @@ class DatasetSpec(FlagGroup):
     sentiment_model: str = "ProsusAI/finbert" # FinBERT: a save_pretrained directory, a name in the local HF cache, or 'none'
     sentiment_device: Literal["cpu", "cuda", "cuda:N"] = "cpu" # device for FinBERT: cpu | cuda
 
-    def __post_init__(self): _check_options(self.source, self.source_tz, self.on_bad_rows)
+    def __post_init__(self):
+        _check_options(self.source, self.source_tz, self.on_bad_rows, self.duplicates, self.unsorted)
+        if self.years is not None: self.year_list()
+        if self.splits: _floats(self.splits, "splits")
+
+    def year_list(self) -> list[int]:
+        "--years as a list of integers (an error naming the flag otherwise)."
+        try: return [int(y) for y in str(self.years).split(",") if y.strip()]
+        except ValueError: raise DataError(f"--years: expected comma-separated years like 2022,2023, got {self.years!r}") from None
     def to_dict(self) -> dict: return asdict(self)
     @classmethod
     def from_dict(cls, d:dict) -> DatasetSpec: # e.g. meta['dataset_spec']
@@ -288,7 +312,7 @@ class DatasetSpec(FlagGroup):
             if self.source != "histdata": raise DataError("--histdata-download needs --source histdata")
             if not self.years: raise DataError("--histdata-download needs --years, e.g. --years 2022,2023")
             from sequence_fx.histdata import HISTDATA_BASE, download_histdata
-            years = [int(y) for y in str(self.years).split(",") if y.strip()]
+            years = self.year_list()
             return download_histdata(pair, years, cache_dir=Path(data_dir) / "histdata", base_url=self.histdata_mirror or HISTDATA_BASE)
         return self.input.replace("{pair}", check_pair(pair)) if self.input else None
 
@@ -343,7 +367,7 @@ def prepare_spec(pair:str="eurusd", # currency pair
     files = spec.input_files(pair, data_dir)
     return prepare(pair, data_cfg, feat_cfg, spec.source, files, spec.source_tz, data_dir, spec.on_bad_rows, bars_fn=bars_fn,
                    features_fn=features_fn, spec=hooks, force=force, columns=_mapping(spec.columns) if spec.columns else None,
-                   time_format=spec.time_format, dataset_spec=spec.to_dict())
+                   time_format=spec.time_format, dataset_spec=spec.to_dict(), duplicates=spec.duplicates, unsorted=spec.unsorted)
 
 def find_dataset(dataset:str, # a dataset directory, 'latest', or a cache key / unique prefix (6+ hex digits); {pair} is replaced
                  data_dir="data", # the cache a key is looked up in (data_dir/<pair>/)
@@ -459,7 +483,8 @@ def _audit_recipe(prepared:PreparedDataset):
         if changed: return None, None, None, f"input files changed since the dataset was prepared: {changed[:3]}"
     if not files: return None, None, None, "the dataset records no source"
     bars = _read_bars(files, spec.source, spec.timeframe, spec.source_tz, spec.on_bad_rows,
-                      _mapping(spec.columns) if spec.columns else None, spec.time_format)
+                      _mapping(spec.columns) if spec.columns else None, spec.time_format, pair=prepared.pair,
+                      duplicates=spec.duplicates, unsorted=spec.unsorted)
     if spec.feature_plugins and spec.plugins:
         if plugin_digest(spec.feature_plugins) != (meta.get("spec") or {}).get("feature_plugins"):
             return None, None, None, f"the plug-in files in {spec.feature_plugins} changed since the dataset was prepared"

@@ -283,11 +283,14 @@ def _write_marker(path:Path, size:int, md5:str):
 
 def _fetch(url:str, path:Path, size:int|None, md5:str|None, timeout:float):
     "One attempt: stream `url` into `path` atomically, checking size and MD5 before the rename."
-    h, n = hashlib.md5(), 0
+    from sequence_fx.histdata import open_url
+    h, n, end = hashlib.md5(), 0, time.monotonic() + timeout
     req = urllib.request.Request(url, headers={"User-Agent": "sequence_fx"})
-    with urllib.request.urlopen(req, timeout=timeout) as r, atomic_write(path, "wb") as f:
-        for b in iter(lambda: r.read(1 << 16), b""):
+    with open_url(req, timeout=timeout) as r, atomic_write(path, "wb") as f:   # redirects only within the origin
+        read = getattr(r, "read1", r.read)          # what has arrived: a slow drip meets the deadline below
+        for b in iter(lambda: read(1 << 16), b""):
             f.write(b); h.update(b); n += len(b)
+            if time.monotonic() > end: raise TimeoutError(f"transfer not finished within {timeout:g}s ({n} bytes so far)")
         if size is not None and n != size: raise _VerifyError(f"size {n} bytes, expected {size}")
         if md5 is not None and h.hexdigest() != md5: raise _VerifyError(f"MD5 {h.hexdigest()}, expected {md5}")
 
@@ -334,6 +337,11 @@ def masterfilelist(cache_dir, # folder holding the cached list
     url = (mirror.rstrip("/") + "/" if mirror else GDELT_BASE_URL) + name
     err = fetch_with_retries(url, path, retries=retries, backoff=backoff, timeout=timeout)
     if err: raise DownloadError(f"{url}: could not fetch the GDELT master file list: {err}")
+    with open(path, "rb") as f: head = f.read(4096).decode("utf-8", "replace")
+    lines = [l for l in head.splitlines()[:20] if l.strip()]
+    if not any(re.fullmatch(r"\d+ [0-9a-fA-F]{32} \S+", l.strip()) for l in lines):     # e.g. an HTML error page served with 200
+        path.unlink()
+        raise DownloadError(f"{url}: not a GDELT master file list (it begins {head[:60]!r}); check --gdelt-mirror")
     return path
 
 def _last_listed(path:Path) -> pd.Timestamp|None:

@@ -25,11 +25,11 @@ from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
 from .encoder import ModelConfig, SignalModel
 
 # %% auto 0
-__all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything', 'warmup_cosine',
-           'ShardSampler', 'BatchWindows', 'StreamWindows', 'class_weights', 'Objective', 'SupervisedObjective',
-           'save_state', 'save_checkpoint_dir', 'CheckpointError', 'load_state', 'CheckpointWriter',
-           'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch', 'TrainResult', 'train', 'fit',
-           'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history', 'SignalPredictor',
+__all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'RESUME_FIXED', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything',
+           'warmup_cosine', 'ShardSampler', 'BatchWindows', 'StreamWindows', 'class_weights', 'Objective',
+           'SupervisedObjective', 'save_state', 'save_checkpoint_dir', 'CheckpointError', 'load_state',
+           'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch', 'TrainResult', 'train',
+           'fit', 'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history', 'SignalPredictor',
            'load_signal_model', 'predictor_inputs', 'predict_proba', 'train_command', 'train_cli']
 
 # %% ../nbs/03a_training.ipynb
@@ -60,6 +60,19 @@ class TrainingConfig:
     stream: bool = False # train from Parquet shards (run_dir/shards) with bounded memory instead of the in-memory matrix
     stream_buffer_shards: int = 4 # shards held (and shuffled together) at once when streaming
     shard_rows: int = 100_000 # rows per Parquet shard when streaming
+
+    def __post_init__(self):
+        "Refuse settings that would train nothing, or train silently wrong, with the flag named."
+        for k, lo in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("num_workers", 0), ("keep_checkpoints", 0),
+                      ("max_steps_per_epoch", 0), ("num_threads", 0), ("seed", None)):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or (lo is not None and v < lo):
+                raise ValueError(f"TrainingConfig.{k} (--{k.replace('_', '-')}) must be an integer{'' if lo is None else f' >= {lo}'}, got {v!r}")
+        for k, lo, hi, lo_open in (("learning_rate", 0, math.inf, True), ("weight_decay", 0, math.inf, False), ("grad_clip", 0, math.inf, False),
+                                   ("warmup_frac", 0, 1, False), ("min_lr_frac", 0, 1, False)):
+            v = getattr(self, k)
+            ok = isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi
+            if not ok: raise ValueError(f"TrainingConfig.{k} (--{k.replace('_', '-')}) must be a finite number in {'(' if lo_open else '['}{lo}, {hi}], got {v!r}")
 
     def to_dict(self) -> dict: return asdict(self)
     @classmethod
@@ -297,8 +310,12 @@ def _snapshot(obj):
 def save_state(state:dict, # tensors and plain containers (weights_only-loadable)
                path, # destination file
               ):
-    "torch.save `state` to `path` atomically (temp file in the same directory, fsync, os.replace)."
-    with atomic_write(path, "wb") as f: torch.save(state, f)
+    "torch.save `state` to `path` atomically (temp file in the same directory, fsync, os.replace); a failed write names the file."
+    try:
+        with atomic_write(path, "wb") as f: torch.save(state, f)
+    except (OSError, RuntimeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else "the write failed (no space left on the device, or a file-size limit?)"
+        raise CheckpointError(f"cannot write checkpoint {path}: {why}; the previous file, if any, is unchanged") from e
 
 def save_checkpoint_dir(state:dict, # model, optimiser, scheduler, RNG and config state
                         directory, # checkpoint_epoch_N folder to create
@@ -504,6 +521,7 @@ def train(prepared:PreparedDataset, # the dataset (windows, labels, splits, scal
           train_cfg:TrainingConfig|None=None, # optimisation and checkpointing
           run_dir="runs/train", # where metrics, checkpoints and best_model.pt go
           resume_from=None, # a checkpoint_epoch_{N} dir (or its training_state.pt, or a run dir: its newest)
+          allow_changed=(), # training settings that may differ from the checkpoint's on resume (recorded in config.json)
          ) -> TrainResult:
     "Train a `SignalModel` on `prepared`; see the notebook prose for what lands in `run_dir`."
     tc = train_cfg or TrainingConfig()
@@ -515,7 +533,7 @@ def train(prepared:PreparedDataset, # the dataset (windows, labels, splits, scal
     w = class_weights(prepared.y[prepared.sample_index("train")], n_classes) if n_classes and tc.class_weighting else None
     if tc.stream: train_ds, val_ds = _shard_streams(prepared, tc, Path(run_dir) / "shards")
     else: train_ds, val_ds = BatchWindows(prepared.window_dataset("train")), BatchWindows(prepared.window_dataset("val"))
-    return fit(model, SupervisedObjective(n_classes, w), train_ds, val_ds, _predict_meta(prepared, mc), tc, run_dir, resume_from)
+    return fit(model, SupervisedObjective(n_classes, w), train_ds, val_ds, _predict_meta(prepared, mc), tc, run_dir, resume_from, allow_changed=allow_changed)
 
 def _shard_streams(prepared:PreparedDataset, tc:TrainingConfig, directory:Path):
     "Write `prepared` as Parquet shards (rank 0; the others wait) and open the train/val streams over them."
@@ -544,15 +562,16 @@ def fit(model:nn.Module, # the model, built after seed_everything(train_cfg.seed
         resume_from=None, # a checkpoint_epoch_{N} dir (or its training_state.pt, or a run dir: its newest)
         model_format:str=MODEL_FORMAT, # the 'format' tag of best_model.pt: which loader rebuilds it
         match_keys:tuple=(), # more `meta` keys a checkpoint must equal to be resumed from
+        allow_changed=(), # training settings that may differ from the checkpoint's on resume (recorded in config.json)
        ) -> TrainResult:
     "The training loop every model shares: optimiser, schedule, resume, DDP, early stopping, checkpoints, metrics log."
     tc = train_cfg or TrainingConfig()
     ctx = _setup_distributed(tc.device)
-    try: return _fit(model, objective, train_ds, val_ds, meta, tc, Path(run_dir), resume_from, model_format, match_keys, ctx)
+    try: return _fit(model, objective, train_ds, val_ds, meta, tc, Path(run_dir), resume_from, model_format, match_keys, ctx, allow_changed)
     finally:
         if ctx.owns_group: dist.destroy_process_group()
 
-def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, model_format, match_keys, ctx:_Dist) -> TrainResult:
+def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, model_format, match_keys, ctx:_Dist, allow_changed=()) -> TrainResult:
     # -- set-up: data, optimiser, schedule
     n_tr, n_va = (getattr(d, "n_samples", None) or len(d) for d in (train_ds, val_ds))
     if n_tr == 0 or n_va == 0:
@@ -577,15 +596,20 @@ def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, mod
     steps = min(len(train_dl), tc.max_steps_per_epoch) if tc.max_steps_per_epoch else len(train_dl)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps * tc.epochs, tc.warmup_frac, tc.min_lr_frac))
     state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
+    resumed = None
 
     # -- resume: weights, objective, optimiser, schedule, RNG, early-stopping state, history
     if resume_from is not None:
         ck_path = latest_checkpoint(resume_from) if Path(resume_from).is_dir() and not (Path(resume_from) / "training_state.pt").exists() else resume_from
         if ck_path is None: raise FileNotFoundError(f"no complete checkpoint_epoch_* directory in {resume_from}")
         ck = load_state(ck_path)
+        if ck.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{ck_path} is not a training checkpoint (format {ck.get('format')!r}): resume from a checkpoint_epoch_N "
+                                  f"directory (or its training_state.pt); best_model.pt holds weights only, no optimiser state")
         if ck.get("model_format", MODEL_FORMAT) != model_format:
             raise ValueError(f"checkpoint {ck_path} is a {ck.get('model_format', MODEL_FORMAT)} training state; this run trains {model_format}")
         _check_compatible(ck, meta, ck_path, match_keys)
+        resumed = _resume_record(ck, tc, ck_path, allow_changed)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
         if ck.get("objective") or objective.state_dict(): objective.load_state_dict(ck.get("objective") or {})
         state = {k: ck[k] for k in state}
@@ -597,7 +621,8 @@ def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, mod
     writer = CheckpointWriter(enabled=ctx.main)
     if ctx.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps({**meta, "scaler": None, "train_cfg": tc.to_dict(), "world_size": ctx.world}, indent=1))
+        atomic_write_text(run_dir / "config.json", json.dumps({**meta, "scaler": None, "train_cfg": tc.to_dict(), "world_size": ctx.world,
+                                                               **({"resumed": resumed} if resumed else {})}, indent=1))
     amp = tc.amp and ctx.device.type == "cuda"
     crit = objective.criterion
     extra = {"model_format": model_format} if model_format != MODEL_FORMAT else {}
@@ -626,12 +651,12 @@ def _fit(model, objective, train_ds, val_ds, meta, tc, run_dir, resume_from, mod
                                                "epoch": epoch, "val_loss": va[crit]}, run_dir / "best_model.pt")
                 ck = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "rng": rng_state(loader_gen), **{k: state[k] for k in state},
-                      **meta, "train_cfg": tc.to_dict(), **extra}
+                      **meta, "train_cfg": tc.to_dict(), **extra, **({"resumed": resumed} if resumed else {})}
                 if objective.state_dict(): ck["objective"] = objective.state_dict()
                 ck["epoch"] = epoch
                 writer.submit(save_checkpoint_dir, ck, run_dir / f"checkpoint_epoch_{epoch}",
                               after=lambda: _prune_checkpoints(run_dir, tc.keep_checkpoints))
-                atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in state["history"]))
+                atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(_json_safe(r), allow_nan=False) + "\n" for r in state["history"]))
             state["epoch"] = epoch
             if tc.patience and state["bad_epochs"] >= tc.patience:
                 log.info("early stopping after epoch %d: no validation %s improvement for %d epochs", epoch, crit, tc.patience); break
@@ -659,6 +684,32 @@ def check_feature_columns(expected:list, # feature columns the model was trained
     what += ("; " if what and extra else "") + (f"unexpected {extra}" if extra else "")
     raise FeatureMismatchError(f"{where} was trained on {len(expected)} feature columns but the data has {len(got)}: "
                                f"{what or 'same columns in a different order'} (expected order: {expected})")
+
+RESUME_FIXED = ("batch_size", "learning_rate", "weight_decay", "warmup_frac", "min_lr_frac", "grad_clip", "class_weighting", "seed",
+                "max_steps_per_epoch") # training settings a resumed run must share with its checkpoint (unless allowed to differ)
+
+def _resume_record(ck:dict, tc:TrainingConfig, path, allow_changed=()) -> dict:
+    "What a resume changes: an error for a changed `RESUME_FIXED` setting not in `allow_changed`; else the record kept in config.json."
+    allow = {a.strip().replace("-", "_") for a in ([allow_changed] if isinstance(allow_changed, str) else allow_changed) for a in str(a).split(",") if a.strip()}
+    unknown = sorted(allow - set(tc.to_dict()))
+    if unknown: raise ValueError(f"--resume-override: {unknown} are not training settings (choose from {', '.join(RESUME_FIXED)})")
+    old, now = ck.get("train_cfg") or {}, tc.to_dict()
+    changed = {k: [old[k], now[k]] for k in now if k in old and old[k] != now[k]}
+    bad = {k: v for k, v in changed.items() if k in RESUME_FIXED and k not in allow}
+    if bad:
+        raise ValueError(f"checkpoint {path} was trained with other settings (checkpoint, now): "
+                         f"{', '.join(f'--{k.replace(chr(95), chr(45))} {a} -> {b}' for k, (a, b) in bad.items())}; resume with the same values, "
+                         f"or allow the change explicitly with --resume-override {','.join(bad)}")
+    if changed: log.warning("resuming from %s with changed settings (checkpoint -> now): %s", path, changed)
+    return {"from": str(path), "epoch": int(ck.get("epoch", 0)), "changed": changed,
+            "earlier": list(ck.get("resumed") and [ck["resumed"]] or [])}
+
+def _json_safe(obj):
+    "NaN and infinities -> None, recursively: metrics logs stay strict JSON."
+    if isinstance(obj, float) and not math.isfinite(obj): return None
+    if isinstance(obj, dict): return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [_json_safe(v) for v in obj]
+    return obj
 
 def _check_compatible(ck:dict, meta:dict, path, match_keys:tuple=()):
     "Refuse to resume from a checkpoint made with other features, architecture, data configuration, dataset, scaler or `match_keys`."
@@ -693,6 +744,7 @@ def plot_history(history, # TrainResult.history, a DataFrame from read_history, 
     "Matplotlib figure: loss and balanced accuracy per epoch, train vs validation, best epoch marked."
     import matplotlib.pyplot as plt
     h = read_history(history) if isinstance(history, (str, Path)) else pd.DataFrame(history)
+    if h.empty or "epoch" not in h: raise ValueError("plot_history: the history holds no epochs")
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.2))
     for ax, m, name in [(axs[0], "loss", "loss"), (axs[1], "bacc", "balanced accuracy")]:
         ax.plot(h.epoch, h[f"train_{m}"], "o-", label="train"); ax.plot(h.epoch, h[f"val_{m}"], "o-", label="validation")
@@ -796,9 +848,13 @@ def load_signal_model(path, # best_model.pt (or a run directory containing it)
     path = Path(path)
     if path.is_dir(): path = path / "best_model.pt"
     st = load_state(path)
-    if st.get("format") != MODEL_FORMAT:
+    if isinstance(st, dict) and st.get("format") == CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is a training checkpoint: load the run's best_model.pt (or the run directory) instead")
+    if not isinstance(st, dict) or st.get("format") != MODEL_FORMAT:
         hint = "; load a multi-task checkpoint with sequence_fx.multitask.load_multitask_model" if "multitask" in str(st.get("format")) else ""
         raise ValueError(f"{path} is not a sequence_fx model checkpoint (format {st.get('format')!r}, expected {MODEL_FORMAT!r}){hint}")
+    missing = [k for k in ("model", "model_cfg", "data_cfg", "feat_cfg", "feature_columns", "scaler", "pair", "epoch", "val_loss") if k not in st]
+    if missing: raise CheckpointError(f"{path}: model checkpoint lacks {missing}; it was not written by sequence_fx's train (or is damaged)")
     model = SignalModel(ModelConfig.from_dict(st["model_cfg"]))
     fields_ = _predictor_fields(st, path)
     model.load_state_dict(st["model"])
@@ -848,6 +904,7 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
                   learning_rate:float=1e-3, # AdamW peak learning rate
                   batch_size:int=64, # windows per step (per process under DDP)
                   resume_from_checkpoint:str|None=None, # checkpoint_epoch_N directory (or a run dir: its newest) to resume from
+                  resume_override:str="", # comma-separated settings allowed to differ from the checkpoint's on resume, e.g. learning_rate (recorded in config.json)
                   device:Device="auto", # auto, cpu, cuda or cuda:N
                   run_dir:str="runs", # each pair's run goes to <run-dir>/<pair>/
                   cnn_channels:str="32,32", # comma-separated conv channels (kernel 5 first, then 3)
@@ -886,7 +943,7 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
             if not ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)      # a cache hit: rank 0 wrote it
             key = prepared.meta.get("cache_key", "?")
             rd = Path(run_dir) / pair
-            res = train(prepared, mc, tc, rd, resume_from=resume_from_checkpoint)
+            res = train(prepared, mc, tc, rd, resume_from=resume_from_checkpoint, allow_changed=resume_override)
             if ctx.main:
                 with atomic_write(rd / "training_curves.png", "wb") as f:     # temp file in rd, then os.replace
                     plot_history(res.history, f"{pair.upper()} {prepared.data_cfg.task_type}, dataset {key[:12]}").savefig(f, format="png", dpi=100)

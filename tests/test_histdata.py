@@ -49,6 +49,16 @@ class Server:
                 data = outer.archives.get((form["fxpair"], form["datemonth"]))
                 if data is None: self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
                 if action == "html": data = b"<html>Please try again later</html>"
+                if action == "redirect":                     # to another origin (same machine, other host name)
+                    self.send_response(302); self.send_header("Location", f"http://localhost:{outer.httpd.server_address[1]}/evil.zip")
+                    self.send_header("Content-Length", "0"); self.end_headers(); return
+                if action == "drip":                         # a slow drip: each chunk well inside the socket timeout
+                    self.send_response(200); self.send_header("Content-Length", str(len(data))); self.end_headers()
+                    import time as _t
+                    try:
+                        for i in range(0, len(data), 64): self.wfile.write(data[i:i + 64]); self.wfile.flush(); _t.sleep(0.1)
+                    except OSError: pass
+                    return
                 self.send_response(200); self.send_header("Content-Type", "application/zip")
                 self.send_header("Content-Length", str(len(data))); self.end_headers()
                 self.wfile.write(data[: len(data) // 2] if action == "truncate" else data)
@@ -118,3 +128,63 @@ def test_sfx_prepare_downloads_then_prepares(server, tmp_path, cli):
     assert r.returncode == 0 and len(server.posts) == n and "reusing cached dataset" in r.stderr   # nothing fetched twice
     r = cli("sfx-prepare", "--histdata-download", "--years", "2018", "--data-dir", tmp_path)
     assert r.returncode == 1 and "needs --source histdata" in r.stderr
+
+
+def crc_corrupt(data: bytes) -> bytes:
+    "The same zip with one byte of the deflated CSV flipped: it opens, but unpacking fails (CRC or zlib error)."
+    raw = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.infolist()[0]
+    raw[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF
+    return bytes(raw)
+
+def test_crc_corrupt_cached_archive_is_replaced(server, tmp_path):
+    from sequence_fx.data import DataError
+    from sequence_fx.histdata import valid_archive
+    dest = tmp_path / "eurusd" / histdata_filename("eurusd", 2018)
+    dest.parent.mkdir(parents=True); dest.write_bytes(crc_corrupt(server.archives[("EURUSD", "2018")]))
+    assert not valid_archive(dest)                               # no zlib.error escapes
+    with pytest.raises(DataError, match="corrupt zip member"):
+        read_histdata(dest)
+    download_histdata("eurusd", [2018], cache_dir=tmp_path, base_url=server.url, backoff=0)
+    assert len(server.posts) == 1 and valid_archive(dest) and len(read_histdata(dest)) == 3000
+
+def test_corrupt_download_is_retried(server, tmp_path):
+    "An archive that arrives CRC-corrupt is retried, and never lands in the cache."
+    server.archives[("EURUSD", "2018")] = crc_corrupt(server.archives[("EURUSD", "2018")])
+    with pytest.raises(DownloadError, match="failed after 2 attempts: .*not a zip with a .csv inside"):
+        download_histdata("eurusd", [2018], cache_dir=tmp_path, base_url=server.url, retries=1, backoff=0)
+    assert len(server.posts) == 2 and list((tmp_path / "eurusd").glob("*")) == []
+
+def test_redirect_to_another_origin_is_refused(server, tmp_path):
+    server.fail = ["redirect"]
+    with pytest.raises(DownloadError, match="redirects to another origin"):
+        download_histdata("eurusd", [2018], cache_dir=tmp_path, base_url=server.url, backoff=0)
+    assert list((tmp_path / "eurusd").glob("*")) == []
+
+def test_slow_drip_hits_the_wall_clock_timeout(server, tmp_path):
+    import time
+    server.fail = ["drip"]
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match="not finished within its time limit"):
+        download_histdata("eurusd", [2018], cache_dir=tmp_path, base_url=server.url, retries=0, timeout=1.0)
+    assert time.monotonic() - t0 < 5
+
+def test_overall_deadline(server, tmp_path):
+    import time
+    server.fail = [500] * 20
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match="overall deadline of 1.5s passed"):
+        download_histdata("eurusd", [2018], cache_dir=tmp_path, base_url=server.url, retries=10, backoff=0.4, deadline=1.5)
+    assert time.monotonic() - t0 < 4
+
+def test_zip_member_over_the_cap_is_refused(tmp_path, monkeypatch):
+    from sequence_fx import data as sfx_data
+    from sequence_fx.data import DataError
+    from sequence_fx.histdata import valid_archive
+    p = tmp_path / "DAT_ASCII_EURUSD_M1_2018.zip"
+    p.write_bytes(make_zip("eurusd", "2018", random_bars(3000, seed=1, start="2018-03-01", freq="1min")))
+    monkeypatch.setattr(sfx_data, "ZIP_MEMBER_LIMIT", 10_000)
+    assert not valid_archive(p)
+    with pytest.raises(DataError, match="over the 10000-byte limit"):
+        read_histdata(p)

@@ -177,11 +177,12 @@ def test_killed_download_process_leaves_no_complete_looking_file(served):
     srv.release.set()
     rep = dl(cache, stamps[:1], srv)                          # the next run completes the file
     assert rep.downloaded == [a] and [p.name for p in gkg_files(cache)] == [a]
-    tmp = [p for p in cache.iterdir() if p.name.endswith(".tmp")]
-    assert tmp                                                # a fresh partial file may belong to a live download: kept
-    for p in tmp: os.utime(p, (time.time() - 7200, time.time() - 7200))
-    dl(cache, stamps[:1], srv)                                # two hours untouched: removed as stale
-    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]   # the dead writer's partial file (its pid is in the name) is gone
+    live, old = cache / f".{a}.p{os.getpid()}-live.tmp", cache / f".{a}.p{os.getpid()}-old.tmp"   # a live process's partial files
+    live.write_bytes(b"x"); old.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    dl(cache, stamps[:1], srv)
+    assert live.exists() and not old.exists()                 # fresh: may belong to a live download, kept; two hours untouched: stale
 
 
 def test_404_and_500_are_retried_then_reported(served):
@@ -260,3 +261,12 @@ def test_failed_and_absent_batches_show_as_coverage_not_calm(served):
     # bar closing 09:30 is owed 09:00 and 09:15 (failed); 10:00 is owed 09:30, 09:45; 10:30 is owed 10:00, 10:15 (never listed)
     assert f["sent_coverage"].tolist() == [0.5, 1.0, 0.0]
     assert f.loc[bars.index[2], ["sent_base_count", "sent_quote_count"]].tolist() == [0, 0]   # no news, and coverage says why
+
+
+def test_master_list_that_is_an_html_page_is_an_error(served):
+    "A mirror answering 200 with an HTML page instead of the list: an error naming the URL, not '0 listed' and success."
+    srv, stamps, cache = served
+    (srv.root / "masterfilelist.txt").write_text("<!DOCTYPE html><html><body>Service unavailable</body></html>\n")
+    with pytest.raises(DownloadError, match="not a GDELT master file list"):
+        dl(cache, stamps, srv)
+    assert not (cache / "masterfilelist.txt").exists()
