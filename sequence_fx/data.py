@@ -860,6 +860,17 @@ CLI_EXAMPLES = { # console script -> example lines for its --help
                            "sfx-gdelt-download --start 2017-07-03 --end 2017-07-03 --workers 2 --allow-missing"],
     "sfx-ensemble": ["sfx-ensemble --timesfm-path models/timesfm-2.5 # stack runs/eurusd/best_model.pt with TimesFM 2.5",
                      "sfx-ensemble --device cuda --batch-size 256 --years 2019"],
+    "sfx-a3c": ["sfx-a3c --total-steps 200000                   # Hogwild A3C on the sample dataset (2 workers) -> runs/a3c/eurusd/",
+                "sfx-a3c --pair gbpusd --env-mode backtesting --historical-data latest --num-workers 8 --total-steps 1000000",
+                "sfx-a3c --encoder-checkpoint runs/eurusd/best_model.pt --resume   # policy on the frozen encoder; continue the step count"],
+    "sfx-sac": ["sfx-sac --action discrete --total-steps 50000  # discrete SAC over short/flat/long",
+                "sfx-sac --action continuous --encoder-checkpoint runs/eurusd/best_model.pt --device cuda"],
+    "sfx-pipeline": ["sfx-pipeline --epochs 10                      # prepare -> train -> evaluate -> index.html on the sample",
+                     "sfx-pipeline --pairs gbpusd --run-histdata-download --years 2022,2023 --epochs 50 --run-rl-training --rl-env-mode backtesting --rl-num-workers 8",
+                     "sfx-pipeline --config pipeline.toml --multitask --ensemble --timesfm-path models/timesfm-2.5   # flags override the file"],
+    "sfx-tune": ["sfx-tune --n-trials 20                        # SQLite study in the run directory; walk-forward validation objective",
+                 "sfx-tune --storage journal:/shared/study.log --workers 2 --n-trials 100   # many processes, one study",
+                 "sfx-tune --storage postgresql://user@db/optuna --join   # another machine joins the same study"],
 }
 
 def _epilog(prog:str|None) -> str:

@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, asdict, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -80,7 +80,7 @@ class EvalSpec(FlagGroup):
     commission: float = 0.0 # commission, fraction of traded value per side
     slippage_pips: float = 0.0 # adverse slippage per fill, in pips
     threshold: float = 0.0 # minimum probability of the chosen direction to trade
-    sizing: str = "fixed" # fixed or confidence
+    sizing: Literal["fixed", "confidence"] = "fixed" # fixed or confidence
     walk_forward: int = 0 # expanding-window folds to retrain and test (0: none)
     wf_epochs: int = 5 # epochs per walk-forward fold
     wf_max_steps: int = 0 # cap optimiser steps per epoch in walk-forward folds (0: full epochs)
@@ -91,8 +91,8 @@ class EvalSpec(FlagGroup):
 @dataclass
 class RLSpec(FlagGroup):
     "The RL stage (--run-rl-training): a trading agent observing the supervised model's frozen encoder."
-    rl_algo: str = "a3c" # a3c (Hogwild worker processes) or sac
-    rl_env_mode: str = "backtesting" # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
+    rl_algo: Literal["a3c", "sac"] = "a3c" # a3c (Hogwild worker processes) or sac
+    rl_env_mode: Literal["backtesting", "simulated"] = "backtesting" # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
     rl_num_workers: int = 2 # A3C worker processes
     rl_total_steps: int = 20_000 # environment steps over all workers
     rl_episode_length: int = 256 # decisions per training episode
@@ -103,13 +103,13 @@ class RLSpec(FlagGroup):
 class MultitaskSpec(FlagGroup):
     "The multi-task stage (--multitask): one encoder, heads for direction, volatility and regime."
     mt_tasks: str = "direction,volatility,regime" # heads, comma-separated
-    mt_loss_weighting: str = "uncertainty" # fixed | uncertainty | gradnorm | dwa
+    mt_loss_weighting: Literal["fixed", "uncertainty", "gradnorm", "dwa"] = "uncertainty" # fixed | uncertainty | gradnorm | dwa
     def to_dict(self) -> dict: return asdict(self)
 
 @dataclass
 class EnsembleSpec(FlagGroup):
     "The ensemble stage (--ensemble): the supervised model stacked with TimesFM forecasts."
-    timesfm_version: str = "2.5" # 2.5 (Apache-2.0 weights) or 3 (non-commercial weights)
+    timesfm_version: Literal["2.5", "3"] = "2.5" # 2.5 (Apache-2.0 weights) or 3 (non-commercial weights)
     timesfm_path: str|None = None # TimesFM weights directory (default: the local Hugging Face cache); 'random': a tiny random-weight model (offline plumbing check)
     timesfm_context_len: int = 512 # bars of closes TimesFM reads per forecast
     def to_dict(self) -> dict: return asdict(self)
@@ -865,7 +865,8 @@ def pipeline_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
     print(f"index {run_dir / 'index.html'}")
     return status
 
-def pipeline_cli(argv=None):
+def pipeline_cli(argv=None, # arguments (default: the command line)
+                ):
     "Console script `sfx-pipeline`."
     argv = sys.argv[1:] if argv is None else list(argv)
     try: argv = with_config(pipeline_command, argv)

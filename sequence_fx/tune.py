@@ -8,7 +8,7 @@ import html as _html, json, logging, math, multiprocessing as mp, os, shutil, so
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -487,7 +487,7 @@ def tune_command(pairs:str="eurusd", # comma-separated pairs; one study each
                  config:str|None=None, # TOML (or YAML) file of flag values; flags on the command line override it
                  n_trials:int=20, # the study's trial budget (completed + pruned); a larger value tops a resumed study up
                  search:str=DEFAULT_SEARCH, # comma-separated names to search (see SEARCH_SPACE; dataset names too, e.g. t_in)
-                 metric:str="balanced_accuracy", # validation metric: balanced_accuracy, accuracy, f1_macro, ic, log_loss, brier
+                 metric:Literal["balanced_accuracy", "accuracy", "f1_macro", "ic", "log_loss", "brier"]="balanced_accuracy", # validation metric (log_loss and brier are minimised)
                  n_folds:int=3, # walk-forward validation blocks inside the training and validation splits
                  pruning:bool=True, # stop trials whose running mean is below the median of earlier trials at the same fold
                  storage:str|None=None, # journal:PATH (shared filesystem), sqlite:///PATH or postgresql://... (default: sqlite in --run-dir)
@@ -593,7 +593,8 @@ def finish_study(study, # a study with no running or queued trial
           + (f"test: {head['verdict']}" if head else "no final evaluation") + f"\n  report {run_dir / f'tune_{pair}.html'}")
     return result
 
-def tune_cli(argv=None):
+def tune_cli(argv=None, # arguments (default: the command line)
+            ):
     "Console script `sfx-tune`."
     argv = sys.argv[1:] if argv is None else list(argv)
     try: argv = with_config(tune_command, argv)
