@@ -305,7 +305,7 @@ def _optimal_block_circular(x:np.ndarray) -> float:
     acv = cross / nobs
     k = np.arange(1, m + 1)
     lam = np.where(k / m <= 0.5, 1.0, 2 * (1 - k / m))
-    g, lr_acv = float(np.sum(2 * lam * k * acv[1:m + 1])), float(acv[0] + np.sum(2 * lam * acv[1:m + 1]))
+    g, lr_acv = np.sum(2 * lam * k * acv[1:m + 1]), acv[0] + np.sum(2 * lam * acv[1:m + 1])   # numpy floats: a zero long-run variance gives inf/nan, not ZeroDivisionError
     with np.errstate(invalid="ignore", divide="ignore"):
         b_cb = ((2 * g ** 2) / (4 / 3 * lr_acv ** 2)) ** (1 / 3) * nobs ** (1 / 3)
     return min(b_cb, b_max)
