@@ -170,7 +170,7 @@ CASES = [  # (id, command, argv builder, what the one line must contain)
     ("source_tz", "prepare", lambda w: P(w, "--source-tz", "Mars/Base"), "unknown source time zone 'Mars/Base'"),
     ("duplicates_value", "prepare", lambda w: P(w, "--duplicates", "maybe"), "argument --duplicates: invalid choice 'maybe' (choose from raise, first, last)"),
     ("unsorted_value", "prepare", lambda w: P(w, "--unsorted", "shuffle"), "argument --unsorted: invalid choice 'shuffle' (choose from raise, sort)"),
-    ("on_bad_rows_value", "prepare", lambda w: P(w, "--on-bad-rows", "skip"), "--on-bad-rows must be"),
+    ("on_bad_rows_value", "prepare", lambda w: P(w, "--on-bad-rows", "skip"), "argument --on-bad-rows: invalid choice 'skip' (choose from raise, drop)"),
     ("purge_short", "prepare", lambda w: P(w, "--purge", "3"), "purge=3 is shorter than t_in + t_out"),
     ("plugin_unregistered", "prepare", lambda w: P(w, "--plugins", "nosuch"), "--feature-plugins DIR"),
     # --- sfx-train: training and model settings, checked before any work
