@@ -72,14 +72,21 @@ def _pid_alive(pid:int) -> bool:
     except (PermissionError, OSError): return True
     return True
 
+_swept_dirs: set[str] = set()   # folders this process has already swept for stale temp files
+
 def _clean_file_temps(path:Path, age_s:float=3600):
-    "Remove `atomic_write` temp files of `path` left by a dead process (its pid is in the name), or older than `age_s`."
+    "Remove `atomic_write` temp files in `path`'s folder left by a dead process (its pid is in the name), or older than `age_s`."
+    # A sweep lists the folder, so each folder is swept once per process: a writer of 30,000 files into one folder
+    # (GDELT batches) would otherwise list it 30,000 times. Temps of live writers are never touched.
+    d = os.path.abspath(path.parent)
+    if d in _swept_dirs: return
     import time
-    for p in path.parent.glob(f".{_glob.escape(path.name)}.*.tmp"):
+    for p in path.parent.glob(".*.tmp"):
         m = re.fullmatch(r"\.(?:.*)\.p(\d+)-[^.]*\.tmp", p.name)
         try:
-            if p.is_file() and ((m and not _pid_alive(int(m.group(1)))) or time.time() - p.stat().st_mtime > age_s): p.unlink()
+            if m and p.is_file() and (not _pid_alive(int(m.group(1))) or time.time() - p.stat().st_mtime > age_s): p.unlink()
         except OSError: pass
+    _swept_dirs.add(d)
 
 @contextmanager
 def atomic_write(path, # file to (over)write
@@ -822,6 +829,8 @@ def flag_choices(anno, # a parameter's annotation, e.g. Literal['fixed', 'confid
 class _Choice:
     "argparse `type` for an enumerated flag: one of `choices`, where a choice 'x:N' accepts x:0, x:1, ..."
     def __init__(self, choices): self.choices, self.__name__ = tuple(choices), "choice"
+    def __eq__(self, other): return isinstance(other, _Choice) and other.choices == self.choices  # one definition, many parsers
+    def __hash__(self): return hash(self.choices)
     def __call__(self, s:str) -> str:
         if s in self.choices or any(c.endswith(":N") and re.fullmatch(re.escape(c[:-1]) + r"\d+", s) for c in self.choices): return s
         raise argparse.ArgumentTypeError(f"invalid choice {s!r} (choose from {', '.join(self.choices)})")

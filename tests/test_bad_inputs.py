@@ -60,7 +60,8 @@ def crc_corrupt_zip() -> bytes:
 def world(tmp_path_factory):
     "A data dir with one prepared dataset, a tiny trained run, and a folder of bad input files (all made once)."
     from sequence_fx.training import train_cli
-    os.environ["SFX_LOG_LEVEL"] = "WARNING"
+    old_level = os.environ.get("SFX_LOG_LEVEL")
+    os.environ["SFX_LOG_LEVEL"] = "WARNING"                     # restored below: other modules share this worker process
     root = tmp_path_factory.mktemp("bad_inputs")
     data, runs, inp = root / "data", root / "runs", root / "inputs"
     inp.mkdir()
@@ -108,7 +109,9 @@ def world(tmp_path_factory):
     torch.save({k: v for k, v in st.items() if k != "model_cfg"}, inp / "no_model_cfg.pt")
     raw = (rd / "checkpoint_epoch_1" / "training_state.pt").read_bytes()
     (inp / "ck_truncated").mkdir(); (inp / "ck_truncated" / "training_state.pt").write_bytes(raw[: len(raw) // 2])
-    return {"root": root, "data": data, "runs": runs, "inp": inp, "rd": rd, "ds": ds}
+    yield {"root": root, "data": data, "runs": runs, "inp": inp, "rd": rd, "ds": ds}
+    if old_level is None: os.environ.pop("SFX_LOG_LEVEL", None)
+    else: os.environ["SFX_LOG_LEVEL"] = old_level
 
 
 def _cli(name):

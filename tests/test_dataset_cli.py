@@ -74,7 +74,7 @@ def test_train_uses_the_prepared_dataset(cli, tmp_path, case):
     assert r.returncode == 0, r.stderr
     assert torch.load(tmp_path / "runs2" / "eurusd" / "best_model.pt", weights_only=True)["cache_key"] == key
 
-def test_dataset_flags_must_agree_with_dataset(cli, tmp_path):
+def test_dataset_flags_must_agree_with_dataset(cli, cli_here, tmp_path):
     data = tmp_path / "data"
     r = cli("sfx-prepare", "--t-in", "24", "--t-out", "5", "--data-dir", data, env=ENV)
     assert r.returncode == 0, r.stderr
@@ -87,7 +87,7 @@ def test_dataset_flags_must_agree_with_dataset(cli, tmp_path):
                        (["--dataset", key[:12], "--t-out", "10"], "--t-out 10 (dataset: 5)"),     # 10 is the default, but it was given
                        (["--dataset", "0123456789ab"], "no prepared dataset with that key"),
                        (["--dataset", key[:12], "--pairs", "eurusd,gbpusd"], "names one dataset")]:
-        r = cli("sfx-train", *args, *TINY, "--data-dir", data, "--run-dir", tmp_path / "bad", env=ENV)
+        r = cli_here("sfx-train", *args, *TINY, "--data-dir", data, "--run-dir", tmp_path / "bad", env=ENV)   # in this process
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 1 and lines[-1].startswith("sfx-train: error:") and text in lines[-1], r.stderr
     assert not (tmp_path / "bad" / "eurusd" / "best_model.pt").exists()

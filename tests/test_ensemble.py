@@ -25,9 +25,10 @@ def setup(tmp_path_factory):
     train(prep, TINY, QUICK, d / "models" / "eurusd")
     return d, d / "models", save_random_timesfm(d / "tiny25", "2.5"), save_random_timesfm(d / "tiny3", "3")
 
-def one_line_error(r, prog="sfx-ensemble"):
+def one_line_error(r, prog="sfx-ensemble", code=1):
+    "The one stderr line of a failed run: exit 1 for a bad value found while running, 2 for a usage error argparse caught."
     lines = r.stderr.strip().splitlines()
-    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"{prog}: error:"), r.stderr[-3000:]
+    assert r.returncode == code and len(lines) == 1 and lines[0].startswith(f"{prog}: error:"), r.stderr[-3000:]
     return lines[0]
 
 def test_help(cli):
@@ -45,19 +46,19 @@ def test_no_weights_one_clear_error(cli, tmp_path):
                      str(tmp_path / "hf" / "hub")]:
             assert part in line, (part, line)
 
-def test_bad_arguments_one_line(cli, setup, tmp_path):
+def test_bad_arguments_one_line(cli_here, setup, tmp_path):
     d, models, tiny, _ = setup
     common = ["--checkpoint-root", models, "--timesfm-path", tiny, "--data-dir", d / "data", "--device", "cpu"]
-    for args, text in [(["--timesfm-version", "4"], "unknown TimesFM version"),
-                       (["--pairs", "gbpusd"], "sfx-train --pairs gbpusd"),
-                       (["--t-in", "32", "--t-out", "5"], "trained with t_out=10"),
-                       (["--dataset", tmp_path], "neither a prepared dataset directory"),
-                       (["--timesfm-path", tmp_path], "has no model.safetensors"),
-                       (["--years", "2016"], "no rows in those years"),
-                       (["--years", "last"], "comma-separated years")]:
-        line = one_line_error(cli("sfx-ensemble", *common, *args, env=ENV))
+    for args, code, text in [(["--timesfm-version", "4"], 2, "argument --timesfm-version: invalid choice '4' (choose from 2.5, 3)"),
+                             (["--pairs", "gbpusd"], 1, "sfx-train --pairs gbpusd"),
+                             (["--t-in", "32", "--t-out", "5"], 1, "trained with t_out=10"),
+                             (["--dataset", tmp_path], 1, "neither a prepared dataset directory"),
+                             (["--timesfm-path", tmp_path], 1, "has no model.safetensors"),
+                             (["--years", "2016"], 1, "no rows in those years"),
+                             (["--years", "last"], 1, "comma-separated years")]:
+        line = one_line_error(cli_here("sfx-ensemble", *common, *args, env=ENV), code=code)
         assert text in line, (args, line)
-    r = cli("sfx-ensemble", "--context-len", "many", env=ENV)
+    r = cli_here("sfx-ensemble", "--context-len", "many", env=ENV)
     assert r.returncode == 2 and "invalid int value" in r.stderr
 
 def test_end_to_end_and_cache(cli, setup):

@@ -46,13 +46,13 @@ def test_help():
                  "--t-in", "--intrinsic-time", "--no-truncation-audit"]:
         assert flag in r.stdout
 
-def test_bad_arguments_one_line(tmp_path, checkpoint):
+def test_bad_arguments_one_line(tmp_path, checkpoint, cli_here):
     for args, code, text in [(["--spread-pips", "wide"], 2, "invalid float value"),
                              (["--pairs", "eurxyz", "--checkpoint-path", checkpoint], 1, "unknown pair"),
                              (["--checkpoint-path", tmp_path / "nope.pt", "--data-dir", tmp_path], 1, "checkpoint not found"),
                              (["--pairs", "gbpusd", "--checkpoint-path", checkpoint, "--data-dir", tmp_path], 1, "trained on eurusd"),
                              (["--checkpoint-path", checkpoint, "--spread-pips", "-1", "--data-dir", tmp_path], 1, "spread_pips")]:
-        r = sfx_evaluate(*args)
+        r = cli_here("sfx-evaluate", *args, env={"SFX_LOG_LEVEL": "WARNING"})   # in this process: no start-up per case
         assert r.returncode == code, (args, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("sfx-evaluate: error:") and text in lines[0], r.stderr

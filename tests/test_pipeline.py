@@ -36,7 +36,7 @@ def test_help_and_one_line_errors(tmp_path, capsys):
                              (["--config", tmp_path / "typo.toml"], 2, "unknown key 'epoch'"),
                              (["--run-histdata-download"], 1, "needs --years"),
                              (["--ensemble", "--timesfm-path", tmp_path / "nowhere"], 1, "TimesFM"),
-                             (["--run-rl-training", "--rl-algo", "ppo"], 1, "--rl-algo must be a3c or sac")]:
+                             (["--run-rl-training", "--rl-algo", "ppo"], 2, "argument --rl-algo: invalid choice 'ppo' (choose from a3c, sac)")]:
         one_line_error(capsys, [*args, "--run-dir", tmp_path / "run", "--data-dir", tmp_path / "data"], code, text)
     with open(tmp_path / "held" / ".lock", "a+") if (tmp_path / "held").mkdir() is None else None as f:   # a live holder of the run directory
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -7,14 +7,14 @@ from sequence_fx.data import write_histdata
 from sequence_fx.features import random_bars
 from sequence_fx.prepare import load_prepared
 
-def test_help(cli):
-    r = cli("sfx-prepare", "--help")
+def test_help(cli_here):
+    r = cli_here("sfx-prepare", "--help")
     assert r.returncode == 0 and "--t-in" in r.stdout and "--source-tz" in r.stdout and "--pairs" in r.stdout
     for name in ["sfx-train", "sfx-evaluate", "sfx-gdelt-download"]:   # every console script answers --help
-        r = cli(name, "--help")
+        r = cli_here(name, "--help")
         assert r.returncode == 0 and "usage:" in r.stdout, (name, r.stderr)
 
-def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
+def test_bad_arguments_exit_nonzero_with_one_line(cli_here, tmp_path):
     for args, code, text in [(["--t-in", "abc"], 2, "invalid int value"),
                              (["--pairs", "eurxyz", "--data-dir", tmp_path], 1, "unknown pair"),
                              (["--pairs", "gbpusd", "--data-dir", tmp_path], 1, "sample holds EURUSD only"),
@@ -25,7 +25,7 @@ def test_bad_arguments_exit_nonzero_with_one_line(cli, tmp_path):
                              (["--pairs", ",", "--data-dir", tmp_path], 1, "no pair given"),
                              (["--source", "histdata", "--input", tmp_path / "x.csv", "--data-dir", tmp_path], 1, "no such file"),
                              (["--t-in", "6000", "--data-dir", tmp_path], 1, "not enough bars")]:
-        r = cli("sfx-prepare", *args)
+        r = cli_here("sfx-prepare", *args)
         assert r.returncode == code, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("sfx-prepare: error:") and text in r.stderr, r.stderr
 
@@ -64,7 +64,8 @@ def test_intrinsic_time_flags(cli, tmp_path):
 
 def test_sentiment_flags_with_gdelt_tone_only(cli, tmp_path):
     from sequence_fx.sentiment import write_synthetic_gkg
-    write_synthetic_gkg(tmp_path / "gkg", "2017-04-18", "2018-02-08", per_batch=1, seed=0)
+    # the last ten weeks of the sample (6,700 batches); bars before them have no news (sent_coverage 0, a warning)
+    write_synthetic_gkg(tmp_path / "gkg", "2017-12-01", "2018-02-08", per_batch=1, seed=0)
     r = cli("sfx-prepare", "--include-sentiment", "--gdelt-dir", tmp_path / "gkg", "--sentiment-model", "none",
             "--t-in", "48", "--t-out", "5", "--data-dir", tmp_path / "d")
     assert r.returncode == 0, r.stderr

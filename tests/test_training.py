@@ -49,7 +49,8 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("data")
 
 
-def test_help_and_bad_args(tmp_path):
+def test_help_and_bad_args(tmp_path, cli_here):
+    sfx_train = lambda args, _: cli_here("sfx-train", *args, env={"SFX_LOG_LEVEL": "WARNING"})   # in this process
     r = sfx_train(["--help"], tmp_path)
     assert r.returncode == 0
     for flag in ("--pairs", "--epochs", "--learning-rate", "--batch-size", "--resume-from-checkpoint", "--device", "--run-dir"):

@@ -25,7 +25,7 @@ def test_help_and_one_line_errors(tmp_path, capsys):
     for flag in ["--n-trials", "--search", "--metric", "--n-folds", "--storage", "--workers", "--join", "--no-final", "--epochs", "--t-in"]:
         assert flag in r.stdout, flag
     from sequence_fx.tune import tune_cli                        # the error cases in this process: no interpreter start-up each
-    for args, code, text in [(["--search", "learning_rate,epochz"], 1, "unknown ['epochz']"), (["--metric", "sharpe"], 1, "--metric 'sharpe'"),
+    for args, code, text in [(["--search", "learning_rate,epochz"], 1, "unknown ['epochz']"), (["--metric", "sharpe"], 2, "argument --metric: invalid choice 'sharpe' (choose from balanced_accuracy"),
                              (["--n-trials", "x"], 2, "invalid int value"),
                              (["--join", "--join-timeout", "1", "--storage", f"journal:{tmp_path / 'none.journal'}"], 1, "no ready study")]:
         with pytest.raises(SystemExit) as e: tune_cli([*map(str, args), "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")])

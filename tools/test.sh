@@ -18,4 +18,4 @@ echo "[test] 2/3 notebooks: execute each once (any cell error fails), render the
 # no stray ipywidgets/Bokeh/error output, API pages, a docment for every parameter); SFX_SLOW=1 adds '#| slow' cells
 python tools/docs_build.py --check --workers 2
 echo "[test] 3/3 pytest tests/ (${SFX_TEST_WORKERS:-2} workers)"
-python -m pytest tests -q -p no:cacheprovider -n "${SFX_TEST_WORKERS:-2}" "$@"   # pytest-xdist: the tests are mostly single-threaded subprocesses
+python -m pytest tests -q -p no:cacheprovider -n "${SFX_TEST_WORKERS:-2}" --durations=25 "$@"   # pytest-xdist: the tests are mostly single-threaded subprocesses
