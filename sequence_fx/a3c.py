@@ -20,7 +20,7 @@ from gymnasium import spaces
 from tqdm.auto import tqdm
 
 from typing import Literal
-from .data import DataError, atomic_write_text, check_pair
+from .data import atomic_write_text
 from .prepare import DatasetSpec
 from .dataset import PreparedDataset
 from .backtest import ExecutionConfig
@@ -443,42 +443,27 @@ def a3c_command(pair:str="eurusd", # currency pair (the shipped offline sample i
                 spread_pips:float=1.0, # bid-ask spread in pips (training and evaluation)
                 commission:float=0.0, # commission, fraction of traded value per fill
                 slippage_pips:float=0.0, # adverse slippage per fill, in pips
-                eval_split:str="test", # split the greedy policy is evaluated on: val or test (none: skip)
+                eval_split:Literal["val", "test", "none"]="test", # split the greedy policy is evaluated on: val or test (none: skip)
                 ppo_steps:int=50_000, # steps of the stable-baselines3 PPO peer on the same environment (0: skip)
                 n_boot:int=1000, # bootstrap resamples for the intervals
                 progress:bool=True, # progress bar
                 spec:DatasetSpec|None=None, # the dataset flags, as for sfx-prepare (--t-in is the observation window); checked against --historical-data
                ):
     "Train an A3C trading agent (Hogwild workers) on a prepared dataset, evaluate its greedy policy against baselines, write the report."
-    from sequence_fx.agents import agent_dataset, compare_policies, train_ppo, write_agent_report, policy_table, format_policy_table
-    pair = check_pair(pair)
-    if eval_split not in ("val", "test", "none"): raise ValueError(f"--eval-split must be val, test or none, not {eval_split!r}")
+    from sequence_fx.agents import agent_inputs, report_agent
     obs = "embedding" if encoder_checkpoint else "window"
     cfg = A3CConfig(env_mode=env_mode, obs=obs, episode_length=episode_length, num_workers=num_workers, total_steps=total_steps, n_steps=n_steps,
                     gamma=gamma, gae_lambda=gae_lambda, entropy_coef=entropy_coef, learning_rate=learning_rate, hidden=hidden, seed=seed)
+    pair, ds, ds_dir, rd = agent_inputs(pair, spec, historical_data, dataset, data_dir, run_dir, resume, encoder_checkpoint, eval_split)
     ec = ExecutionConfig(pair=pair, spread_pips=spread_pips, commission=commission, slippage_pips=slippage_pips)
-    if encoder_checkpoint and not Path(encoder_checkpoint).exists(): raise FileNotFoundError(f"--encoder-checkpoint {encoder_checkpoint} does not exist")
-    if historical_data and dataset and historical_data != dataset:
-        raise DataError(f"--historical-data {historical_data} and --dataset {dataset} name different datasets; give one")
-    ds, ds_dir = agent_dataset(pair, spec, historical_data or dataset, data_dir)
-    rd = Path(run_dir) / pair
-    if resume and not (rd / "checkpoint.pt").is_file(): raise FileNotFoundError(f"--resume: no checkpoint in {rd}")
     print(f"{pair}: dataset {ds.meta.get('cache_key', '?')[:12]} ({ds_dir}); A3C, {num_workers} workers, {obs} observation -> {rd}", file=sys.stderr)
     res = train_a3c(ds_dir, cfg, rd, ec, embeddings=encoder_checkpoint, resume=rd if resume else None, progress=progress)
     if res.interrupted:
         print(f"{pair}: stopped by {res.interrupted} at step {res.steps:,}; checkpoint {res.checkpoint} (continue with --resume)")
         sys.exit(128 + int(getattr(signal, res.interrupted)))
     line = f"{pair}: A3C {res.steps:,} steps, {res.updates:,} updates, {res.steps_per_s:,.0f} steps/s; checkpoint {res.checkpoint}"
-    if eval_split == "none": print(line); return res
     env_kw = dict(split="train", mode=env_mode, obs=obs, episode_length=episode_length, exec_cfg=ec, embeddings=encoder_checkpoint)
-    ppo = train_ppo(ds, ppo_steps, env_kw, seed=seed) if ppo_steps else None
-    evals = compare_policies(ds, ("A3C", a3c_policy(res.model), "discrete"), eval_split, obs, encoder_checkpoint, ec,
-                             encoder_checkpoint=encoder_checkpoint, ppo=ppo, seed=seed, n_boot=n_boot)
-    paths = write_agent_report(evals, rd / "report", rd, pair.upper())
-    print(format_policy_table(policy_table(evals)).to_string(), file=sys.stderr)
-    s = evals["A3C"].summary()
-    print(f"{line}; {eval_split} net return {s['total_return']:+.2%} [{s['return_lo']:+.2%}, {s['return_hi']:+.2%}], "
-          f"Sharpe {s['sharpe']:.2f}: {s['vs_flat']}; report {paths['report']}")
+    report_agent(ds, ("A3C", a3c_policy(res.model), "discrete"), line, eval_split, env_kw, ppo_steps, seed, n_boot, rd, pair)
     return res
 
 def a3c_cli(argv=None, # arguments (default: the command line)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05c_agents.ipynb 3
 from __future__ import annotations
-import json, logging, time
+import json, logging, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ __all__ = ['log', 'POSITION_GRID', 'POLICY_KINDS', 'trend_bars', 'obs_batch', 'W
            'learning_curves', 'plot_learning_curves', 'plot_positions', 'quantise_position', 'position_proba',
            'proba_action', 'versus_flat', 'return_interval', 'PolicyEvaluation', 'evaluate_policy', 'evaluate_signal',
            'constant_policy', 'random_policy', 'policy_table', 'format_policy_table', 'signal_proba', 'train_ppo',
-           'ppo_policy', 'compare_policies', 'write_agent_report', 'agent_dataset']
+           'ppo_policy', 'compare_policies', 'write_agent_report', 'agent_dataset', 'agent_inputs', 'report_agent']
 
 # %% ../nbs/05c_agents.ipynb
 log = logging.getLogger(__name__)
@@ -439,3 +439,48 @@ def agent_dataset(pair:str="eurusd", # currency pair
     p = Path(str(dataset).replace("{pair}", pair)) if dataset else None
     return ds, (p if p is not None and (p / "meta.json").is_file() else dataset_dir(data_dir, pair, ds.meta["cache_key"]))
 
+
+# %% ../nbs/05c_agents.ipynb
+def agent_inputs(pair:str, # currency pair
+                 spec:DatasetSpec|None, # the dataset flags; checked against the named dataset when both are given
+                 historical_data:str|None, # --historical-data (the original flag)
+                 dataset:str|None, # --dataset (the same thing, as in the other commands)
+                 data_dir:str, # prepared-dataset cache
+                 run_dir:str, # the run goes to <run_dir>/<pair>/
+                 resume:bool, # continue the run in <run_dir>/<pair>/ (its checkpoint must exist)
+                 encoder_checkpoint:str|None, # frozen encoder whose embedding is observed (must exist when given)
+                 eval_split:str, # val, test or none
+                ) -> tuple[str, PreparedDataset, Path, Path]:
+    "Check an agent command's arguments and resolve its inputs: (pair, dataset, the dataset's directory, run directory)."
+    pair = check_pair(pair)
+    if eval_split not in ("val", "test", "none"): raise ValueError(f"--eval-split must be val, test or none, not {eval_split!r}")
+    if encoder_checkpoint and not Path(encoder_checkpoint).exists(): raise FileNotFoundError(f"--encoder-checkpoint {encoder_checkpoint} does not exist")
+    if historical_data and dataset and historical_data != dataset:
+        raise DataError(f"--historical-data {historical_data} and --dataset {dataset} name different datasets; give one")
+    ds, ds_dir = agent_dataset(pair, spec, historical_data or dataset, data_dir)
+    rd = Path(run_dir) / pair
+    if resume and not (rd / "checkpoint.pt").is_file(): raise FileNotFoundError(f"--resume: no checkpoint in {rd}")
+    return pair, ds, ds_dir, rd
+
+def report_agent(ds:PreparedDataset, # the dataset the agent trained on
+                 agent:tuple, # (name, policy, action kind) of the trained agent's greedy policy
+                 line:str, # the training summary, printed first on the final line
+                 eval_split:str, # val or test (none: print `line` and stop)
+                 env_kw:dict, # the training environment's options (for the PPO peer): split, mode, obs, episode_length, exec_cfg, embeddings
+                 ppo_steps:int, # steps of the PPO peer (0: none)
+                 seed:int, # seeds the peer and the baselines
+                 n_boot:int, # bootstrap resamples
+                 rd:Path, # run directory (the report goes to rd/report)
+                 pair:str, # currency pair (the report's title)
+                ) -> dict|None:
+    "Judge a trained agent like every model: its greedy policy beside the PPO peer and the baselines on `eval_split`, one report; returns the evaluations."
+    if eval_split == "none": print(line); return None
+    ppo = train_ppo(ds, ppo_steps, env_kw, seed=seed) if ppo_steps else None   # discrete PPO: the off-the-shelf peer on the same market and costs
+    emb, ec = env_kw.get("embeddings"), env_kw["exec_cfg"]
+    evals = compare_policies(ds, agent, eval_split, env_kw["obs"], emb, ec, encoder_checkpoint=emb, ppo=ppo, seed=seed, n_boot=n_boot)
+    paths = write_agent_report(evals, rd / "report", rd, pair.upper())
+    print(format_policy_table(policy_table(evals)).to_string(), file=sys.stderr)
+    s = evals[agent[0]].summary()
+    print(f"{line}; {eval_split} net return {s['total_return']:+.2%} [{s['return_lo']:+.2%}, {s['return_hi']:+.2%}], "
+          f"Sharpe {s['sharpe']:.2f}: {s['vs_flat']}; report {paths['report']}")
+    return evals

@@ -693,10 +693,6 @@ def regime_baselines(prepared:PreparedDataset, # the dataset
             "persistence": (p_pers, np.where(known, si, int(prior.argmax())))}
 
 # %% ../nbs/04_multitask.ipynb
-def _ints(s:str, flag:str) -> tuple:
-    try: return tuple(int(c) for c in str(s).split(",") if c.strip())
-    except ValueError: raise ValueError(f"--{flag}: expected comma-separated integers, got {s!r}") from None
-
 def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpusd'; one model each
                             dataset:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key (12-hex prefix) under --data-dir/<pair>/
                             data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
@@ -730,44 +726,33 @@ def train_multitask_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'e
                             spec:DatasetSpec|None=None, # the dataset: the DatasetSpec flags, as for sfx-prepare (or --dataset)
                            ) -> list:
     "Train a multi-task model (direction, volatility, regime) for each pair on the dataset `--dataset` names or the dataset flags describe."
-    from sequence_fx.training import _setup_distributed
+    from sequence_fx.training import encoder_config, train_each_pair
     pair_list = dataset_pairs(pairs, dataset)
     if resume_from_checkpoint and len(pair_list) > 1: raise ValueError("--resume-from-checkpoint needs exactly one pair")
     if spec is not None and spec.task_type not in ("classification", "binary"):
         raise DataError(f"--task-type {spec.task_type}: the direction head needs a classification or binary dataset")
-    chans = _ints(cnn_channels, "cnn-channels")
     try: weights = tuple(float(w) for w in str(task_weights).split(",") if w.strip())
     except ValueError: raise ValueError(f"--task-weights: expected comma-separated numbers, got {task_weights!r}") from None
     mt = MultiTaskConfig(tasks=tuple(t.strip() for t in str(tasks).split(",") if t.strip()), loss_weighting=loss_weighting, task_weights=weights,
                          gradnorm_alpha=gradnorm_alpha, dwa_temperature=dwa_temperature, weighting_lr=weighting_lr,
                          trend_quantile=trend_quantile, select_on=select_on)
-    mc = ModelConfig(cnn_channels=chans, cnn_kernels=tuple(5 if i == 0 else 3 for i in range(len(chans))), lstm_hidden=lstm_hidden,
-                     attn_heads=attn_heads, dropout=dropout)
+    mc = encoder_config(cnn_channels, lstm_hidden, attn_heads, dropout)
     tc = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, device=device, patience=patience, seed=seed,
                         num_workers=num_workers, compile=compile, max_steps_per_epoch=max_steps_per_epoch, progress=progress,
                         class_weighting=class_weighting, num_threads=cpu_threads(threads))
-    ctx = _setup_distributed(device)          # under torchrun: join the group now, so rank 0 prepares data first
-    out = []
-    try:
-        for pair in pair_list:
-            if ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)
-            if ctx.world > 1: dist.barrier()
-            if not ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)      # a cache hit: rank 0 wrote it
+    def fit_one(pair, prepared, rd, main):
+        res = train_multitask(prepared, mc, mt, tc, rd, resume_from=resume_from_checkpoint, allow_changed=resume_override)
+        if main:
             key = prepared.meta.get("cache_key", "?")
-            rd = Path(run_dir) / pair
-            res = train_multitask(prepared, mc, mt, tc, rd, resume_from=resume_from_checkpoint, allow_changed=resume_override)
-            if ctx.main:
-                with atomic_write(rd / "training_curves.png", "wb") as f:
-                    plot_multitask_history(res.history, f"{pair.upper()} multi-task, {loss_weighting} weighting, dataset {key[:12]}").savefig(f, format="png", dpi=100)
-                best = next(r for r in res.history if r["epoch"] == res.best_epoch)
-                heads = ", ".join(f"{t} " + (f"bacc {best[f'val_{t}_bacc']:.3f}" if f"val_{t}_bacc" in best else f"loss {best[f'val_{t}_loss']:.3f}")
-                                  for t in mt.tasks)
-                print(f"{pair}: dataset {key[:12]}; best epoch {res.best_epoch}, val {'rel_loss' if select_on == 'tasks' else 'direction_loss'} "
-                      f"{res.best_val_loss:.4f} ({heads}) -> {res.best_path}")
-            out.append(res)
-    finally:
-        if ctx.owns_group: dist.destroy_process_group()
-    return out
+            with atomic_write(rd / "training_curves.png", "wb") as f:
+                plot_multitask_history(res.history, f"{pair.upper()} multi-task, {loss_weighting} weighting, dataset {key[:12]}").savefig(f, format="png", dpi=100)
+            best = next(r for r in res.history if r["epoch"] == res.best_epoch)
+            heads = ", ".join(f"{t} " + (f"bacc {best[f'val_{t}_bacc']:.3f}" if f"val_{t}_bacc" in best else f"loss {best[f'val_{t}_loss']:.3f}")
+                              for t in mt.tasks)
+            print(f"{pair}: dataset {key[:12]}; best epoch {res.best_epoch}, val {'rel_loss' if select_on == 'tasks' else 'direction_loss'} "
+                  f"{res.best_val_loss:.4f} ({heads}) -> {res.best_path}")
+        return res
+    return train_each_pair(pair_list, spec, dataset, data_dir, run_dir, device, fit_one)
 
 def train_multitask_cli(argv=None, # arguments (default: sys.argv[1:])
                        ):

@@ -22,8 +22,8 @@ from .prepare import ACCESS_FIELDS, DatasetSpec, dataset_dir, dataset_pairs, fin
 # %% auto 0
 __all__ = ['log', 'STATUS_FORMAT', 'OPTIONAL_MODULES', 'MODEL_STAGES', 'PipelineError', 'TrainSpec', 'EvalSpec', 'RLSpec',
            'MultitaskSpec', 'EnsembleSpec', 'command_options', 'read_config_file', 'config_tokens', 'with_config',
-           'Stage', 'StageRun', 'read_status', 'write_status', 'stage_fingerprint', 'run_stages', 'run_lock',
-           'download_stage', 'prepare_stage', 'train_stage', 'headline', 'evaluate_stage', 'check_optional',
+           'run_config_cli', 'Stage', 'StageRun', 'read_status', 'write_status', 'stage_fingerprint', 'run_stages',
+           'run_lock', 'download_stage', 'prepare_stage', 'train_stage', 'headline', 'evaluate_stage', 'check_optional',
            'multitask_stage', 'rl_stage', 'timesfm_weights', 'ensemble_stage', 'index_table', 'index_figure',
            'index_html', 'report_stage', 'plan_stages', 'tracer_for', 'pipeline_command', 'pipeline_cli']
 
@@ -192,6 +192,17 @@ def with_config(func:Callable, # the command
     ns, _ = pre.parse_known_args(argv)
     if not ns.config: return list(argv)
     return config_tokens(func, read_config_file(ns.config), f"--config {ns.config}") + list(argv)
+
+def run_config_cli(func:Callable, # the command
+                   prog:str, # program name in messages
+                   argv=None, # arguments (default: sys.argv[1:])
+                  ):
+    "Run `func` as console script `prog` with `--config FILE`: the file's settings first, the command line over them; a bad file exits 2 in one line."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try: argv = with_config(func, argv)
+    except DataError as e:
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr); sys.exit(2)
+    run_cli(func, prog, argv)
 
 # %% ../nbs/07_pipeline.ipynb
 STATUS_FORMAT = "sequence_fx.pipeline_status/1"
@@ -868,8 +879,4 @@ def pipeline_command(pairs:str="eurusd", # comma-separated pairs, e.g. gbpusd,eu
 def pipeline_cli(argv=None, # arguments (default: the command line)
                 ):
     "Console script `sfx-pipeline`."
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try: argv = with_config(pipeline_command, argv)
-    except DataError as e:
-        print(f"sfx-pipeline: error: {' '.join(str(e).split())}", file=sys.stderr); sys.exit(2)
-    run_cli(pipeline_command, "sfx-pipeline", argv)
+    run_config_cli(pipeline_command, "sfx-pipeline", argv)

@@ -17,7 +17,7 @@ from gymnasium import spaces
 from tqdm.auto import tqdm
 
 from typing import Literal
-from .data import DataError, Device, atomic_write_text, check_pair, resolve_device
+from .data import Device, atomic_write_text, resolve_device
 from .prepare import DatasetSpec
 from .dataset import PreparedDataset
 from .backtest import ExecutionConfig
@@ -472,7 +472,7 @@ def sac_policy(actor:nn.Module) -> callable: # a trained DiscreteActor or Gaussi
 
 # %% ../nbs/05b_sac.ipynb
 def sac_command(pair:str="eurusd", # currency pair (the shipped offline sample is EURUSD)
-                action:str="discrete", # discrete ({short, flat, long}) or continuous (target position in [-1, 1])
+                action:Literal["discrete", "continuous"]="discrete", # discrete ({short, flat, long}) or continuous (target position in [-1, 1])
                 env_mode:Literal["backtesting", "simulated"]="backtesting", # backtesting (deterministic replay of real prices) or simulated (stochastic retail execution)
                 historical_data:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key under --data-dir (default: prepare one from the dataset flags)
                 total_steps:int=50_000, # environment steps
@@ -496,43 +496,27 @@ def sac_command(pair:str="eurusd", # currency pair (the shipped offline sample i
                 spread_pips:float=1.0, # bid-ask spread in pips (training and evaluation)
                 commission:float=0.0, # commission, fraction of traded value per fill
                 slippage_pips:float=0.0, # adverse slippage per fill, in pips
-                eval_split:str="test", # split the greedy policy is evaluated on: val or test (none: skip)
+                eval_split:Literal["val", "test", "none"]="test", # split the greedy policy is evaluated on: val or test (none: skip)
                 ppo_steps:int=50_000, # steps of the stable-baselines3 PPO peer on the same environment (0: skip)
                 n_boot:int=1000, # bootstrap resamples for the intervals
                 progress:bool=True, # progress bar
                 spec:DatasetSpec|None=None, # the dataset flags, as for sfx-prepare (--t-in is the observation window); checked against --historical-data
                ):
     "Train a SAC trading agent (discrete or continuous) on a prepared dataset, evaluate its greedy policy against baselines, write the report."
-    from sequence_fx.agents import agent_dataset, compare_policies, train_ppo, write_agent_report, policy_table, format_policy_table
-    pair = check_pair(pair)
-    if eval_split not in ("val", "test", "none"): raise ValueError(f"--eval-split must be val, test or none, not {eval_split!r}")
+    from sequence_fx.agents import agent_inputs, report_agent
     resolve_device(device)
-    if encoder_checkpoint and not Path(encoder_checkpoint).exists(): raise FileNotFoundError(f"--encoder-checkpoint {encoder_checkpoint} does not exist")
     obs = "embedding" if encoder_checkpoint else "window"
     cfg = SACConfig(action=action, env_mode=env_mode, obs=obs, episode_length=episode_length, total_steps=total_steps, buffer_size=buffer_size,
                     batch_size=batch_size, learning_starts=learning_starts, gamma=gamma, tau=tau, policy_lr=policy_lr, q_lr=q_lr,
                     policy_frequency=1 if action == "discrete" else 2, prioritized=prioritized, hidden=hidden, device=device, seed=seed)
+    pair, ds, ds_dir, rd = agent_inputs(pair, spec, historical_data, dataset, data_dir, run_dir, resume, encoder_checkpoint, eval_split)
     ec = ExecutionConfig(pair=pair, spread_pips=spread_pips, commission=commission, slippage_pips=slippage_pips)
-    if historical_data and dataset and historical_data != dataset:
-        raise DataError(f"--historical-data {historical_data} and --dataset {dataset} name different datasets; give one")
-    ds, ds_dir = agent_dataset(pair, spec, historical_data or dataset, data_dir)
-    rd = Path(run_dir) / pair
-    if resume and not (rd / "checkpoint.pt").is_file(): raise FileNotFoundError(f"--resume: no checkpoint in {rd}")
     print(f"{pair}: dataset {ds.meta.get('cache_key', '?')[:12]} ({ds_dir}); SAC ({action}), {obs} observation, {resolve_device(device)} -> {rd}", file=sys.stderr)
     res = train_sac(ds, cfg, rd, ec, embeddings=encoder_checkpoint, resume=rd if resume else None, progress=progress)
     name = f"SAC ({action})"
     line = f"{pair}: {name} {res.steps:,} steps, {res.updates:,} updates, {res.updates_per_s:,.0f} updates/s; checkpoint {res.checkpoint}"
-    if eval_split == "none": print(line); return res
     env_kw = dict(split="train", mode=env_mode, obs=obs, episode_length=episode_length, exec_cfg=ec, embeddings=encoder_checkpoint)
-    ppo = train_ppo(ds, ppo_steps, env_kw, seed=seed) if ppo_steps else None # discrete PPO: the off-the-shelf peer on the same market and costs
-    res.actor.cpu()
-    evals = compare_policies(ds, (name, sac_policy(res.actor), action), eval_split, obs, encoder_checkpoint, ec,
-                             encoder_checkpoint=encoder_checkpoint, ppo=ppo, seed=seed, n_boot=n_boot)
-    paths = write_agent_report(evals, rd / "report", rd, pair.upper())
-    print(format_policy_table(policy_table(evals)).to_string(), file=sys.stderr)
-    s = evals[name].summary()
-    print(f"{line}; {eval_split} net return {s['total_return']:+.2%} [{s['return_lo']:+.2%}, {s['return_hi']:+.2%}], "
-          f"Sharpe {s['sharpe']:.2f}: {s['vs_flat']}; report {paths['report']}")
+    report_agent(ds, (name, sac_policy(res.actor.cpu()), action), line, eval_split, env_kw, ppo_steps, seed, n_boot, rd, pair)
     return res
 
 def sac_cli(argv=None, # arguments (default: the command line)

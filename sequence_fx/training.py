@@ -6,6 +6,7 @@
 from __future__ import annotations
 import copy, json, logging, math, os, pickle, random, re, shutil, time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 
@@ -30,7 +31,8 @@ __all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'RESUME_FIXED', 'CLASS_NA
            'SupervisedObjective', 'save_state', 'save_checkpoint_dir', 'CheckpointError', 'load_state',
            'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch', 'TrainResult', 'train',
            'fit', 'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history', 'SignalPredictor',
-           'load_signal_model', 'predictor_inputs', 'predict_proba', 'train_command', 'train_cli']
+           'load_signal_model', 'predictor_inputs', 'predict_proba', 'encoder_config', 'train_each_pair',
+           'train_command', 'train_cli']
 
 # %% ../nbs/03a_training.ipynb
 log = logging.getLogger(__name__)
@@ -897,6 +899,38 @@ def predict_proba(model_or_path, # a SignalPredictor, a best_model.pt path / run
     return idx, out
 
 # %% ../nbs/03a_training.ipynb
+def encoder_config(cnn_channels:str, # comma-separated conv channels (kernel 5 first, then 3)
+                   lstm_hidden:int, # LSTM hidden size per direction
+                   attn_heads:int, # attention heads
+                   dropout:float, # dropout in every block
+                  ) -> ModelConfig:
+    "The encoder the training commands' flags describe."
+    try: chans = tuple(int(c) for c in str(cnn_channels).split(",") if c.strip())
+    except ValueError: raise ValueError(f"--cnn-channels: expected comma-separated integers, got {cnn_channels!r}") from None
+    return ModelConfig(cnn_channels=chans, cnn_kernels=tuple(5 if i == 0 else 3 for i in range(len(chans))), lstm_hidden=lstm_hidden,
+                       attn_heads=attn_heads, dropout=dropout)
+
+def train_each_pair(pair_list:list, # the pairs, one model each
+                    spec:DatasetSpec|None, # the dataset flags (or None with `dataset`)
+                    dataset:str|None, # a prepared dataset: its directory, 'latest', or its cache key
+                    data_dir:str, # prepared-dataset cache
+                    run_dir:str, # each pair's run goes to <run_dir>/<pair>/
+                    device:str, # the training device (under torchrun: joins the process group)
+                    fit_one:Callable, # fit_one(pair, prepared, pair_run_dir, main) trains one pair (and reports it where `main`)
+                   ) -> list:
+    "The training commands' loop over pairs: under torchrun rank 0 prepares (or finds) each dataset first, the other ranks then read it from the cache."
+    ctx = _setup_distributed(device)          # under torchrun: join the group now, so rank 0 prepares data first
+    out = []
+    try:
+        for pair in pair_list:
+            if ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)
+            if ctx.world > 1: dist.barrier()
+            if not ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)      # a cache hit: rank 0 wrote it
+            out.append(fit_one(pair, prepared, Path(run_dir) / pair, ctx.main))
+    finally:
+        if ctx.owns_group: dist.destroy_process_group()
+    return out
+
 def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpusd'; one model each
                   dataset:str|None=None, # a prepared dataset: its directory, 'latest', or its cache key (12-hex prefix) under --data-dir/<pair>/
                   data_dir:str="data", # prepared-dataset cache, as for sfx-prepare
@@ -926,32 +960,20 @@ def train_command(pairs:str="eurusd", # comma-separated pairs, e.g. 'eurusd,gbpu
     "Train the supervised SignalModel for each pair on the dataset `--dataset` names or the dataset flags describe; prints each best checkpoint."
     pair_list = dataset_pairs(pairs, dataset)
     if resume_from_checkpoint and len(pair_list) > 1: raise ValueError("--resume-from-checkpoint needs exactly one pair")
-    try: chans = tuple(int(c) for c in str(cnn_channels).split(",") if c.strip())
-    except ValueError: raise ValueError(f"--cnn-channels: expected comma-separated integers, got {cnn_channels!r}") from None
-    mc = ModelConfig(cnn_channels=chans, cnn_kernels=tuple(5 if i == 0 else 3 for i in range(len(chans))), lstm_hidden=lstm_hidden,
-                     attn_heads=attn_heads, dropout=dropout)
+    mc = encoder_config(cnn_channels, lstm_hidden, attn_heads, dropout)
     tc = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, device=device, patience=patience, seed=seed,
                         num_workers=num_workers, compile=compile, max_steps_per_epoch=max_steps_per_epoch, progress=progress,
                         class_weighting=class_weighting, num_threads=cpu_threads(threads),
                         stream=stream, stream_buffer_shards=stream_buffer_shards)
-    ctx = _setup_distributed(device)          # under torchrun: join the group now, so rank 0 prepares data first
-    out = []
-    try:
-        for pair in pair_list:
-            if ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)
-            if ctx.world > 1: dist.barrier()
-            if not ctx.main: prepared = resolve_dataset(pair, spec, dataset, data_dir)      # a cache hit: rank 0 wrote it
+    def fit_one(pair, prepared, rd, main):
+        res = train(prepared, mc, tc, rd, resume_from=resume_from_checkpoint, allow_changed=resume_override)
+        if main:
             key = prepared.meta.get("cache_key", "?")
-            rd = Path(run_dir) / pair
-            res = train(prepared, mc, tc, rd, resume_from=resume_from_checkpoint, allow_changed=resume_override)
-            if ctx.main:
-                with atomic_write(rd / "training_curves.png", "wb") as f:     # temp file in rd, then os.replace
-                    plot_history(res.history, f"{pair.upper()} {prepared.data_cfg.task_type}, dataset {key[:12]}").savefig(f, format="png", dpi=100)
-                print(f"{pair}: dataset {key[:12]}; best epoch {res.best_epoch}, val loss {res.best_val_loss:.5f} -> {res.best_path}")
-            out.append(res)
-    finally:
-        if ctx.owns_group: dist.destroy_process_group()
-    return out
+            with atomic_write(rd / "training_curves.png", "wb") as f:     # temp file in rd, then os.replace
+                plot_history(res.history, f"{pair.upper()} {prepared.data_cfg.task_type}, dataset {key[:12]}").savefig(f, format="png", dpi=100)
+            print(f"{pair}: dataset {key[:12]}; best epoch {res.best_epoch}, val loss {res.best_val_loss:.5f} -> {res.best_path}")
+        return res
+    return train_each_pair(pair_list, spec, dataset, data_dir, run_dir, device, fit_one)
 
 def train_cli(argv=None, # arguments (default: sys.argv[1:])
              ):

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .data import DataError, atomic_write_text, check_pair, cpu_threads, run_cli
+from .data import DataError, atomic_write_text, check_pair, cpu_threads
 from .dataset import PreparedDataset, SPLITS
 from .prepare import DatasetSpec, dataset_dir, dataset_pairs, find_dataset, prepare_spec, resolve_dataset
 from .pipeline import (EvalSpec, TrainSpec, PipelineError, evaluate_stage, headline, prepare_stage, read_status, run_stages,
-                                  train_stage, with_config)
+                                  train_stage, run_config_cli)
 
 # %% auto 0
 __all__ = ['log', 'SEARCH_SPACE', 'DEFAULT_SEARCH', 'DATASET_PARAMS', 'METRIC_DIRECTION', 'DEFINITION', 'BUDGET', 'TuneError',
@@ -596,8 +596,4 @@ def finish_study(study, # a study with no running or queued trial
 def tune_cli(argv=None, # arguments (default: the command line)
             ):
     "Console script `sfx-tune`."
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try: argv = with_config(tune_command, argv)
-    except DataError as e:
-        print(f"sfx-tune: error: {' '.join(str(e).split())}", file=sys.stderr); sys.exit(2)
-    run_cli(tune_command, "sfx-tune", argv)
+    run_config_cli(tune_command, "sfx-tune", argv)

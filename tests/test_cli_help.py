@@ -20,8 +20,9 @@ CHOICES = {
     "sfx-evaluate": ["--sizing {fixed,confidence}", "--split {train,val,test}", "--device {auto,cpu,cuda,cuda:N,mps}", "--on-bad-rows {raise,drop}"],
     "sfx-ensemble": ["--timesfm-version {2.5,3}", "--sizing {fixed,confidence}", "--device {auto,cpu,cuda,cuda:N,mps}"],
     "sfx-gdelt-download": [],
-    "sfx-a3c": ["--env-mode {backtesting,simulated}", "--task-type {classification,binary,regression}"],
-    "sfx-sac": ["--env-mode {backtesting,simulated}", "--device {auto,cpu,cuda,cuda:N,mps}"],
+    "sfx-a3c": ["--env-mode {backtesting,simulated}", "--task-type {classification,binary,regression}", "--eval-split {val,test,none}"],
+    "sfx-sac": ["--env-mode {backtesting,simulated}", "--device {auto,cpu,cuda,cuda:N,mps}", "--action {discrete,continuous}",
+                "--eval-split {val,test,none}"],
 }
 
 def call(name, *argv):
