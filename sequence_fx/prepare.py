@@ -263,6 +263,8 @@ class DatasetSpec(FlagGroup):
     histdata_download: bool = False # download HistData M1 archives first (into data_dir/histdata/<pair>/) and use them
     years: str|None = None # years to download, e.g. 2022,2023 (with --histdata-download)
     histdata_mirror: str|None = None # base URL replacing HistData's (a mirror, or a local test server)
+    histdata_timeout: float = 60.0 # wall-clock seconds per HistData download attempt (page + archive): a slow drip cannot outlast it
+    histdata_deadline: float|None = None # wall-clock seconds for the whole HistData download, retries included (default: no overall limit)
     columns: str|None = None # csv column mapping, e.g. 'time=Date,open=Bid Open,close=Bid Close'
     time_format: str|None = None # csv: strptime format of the time column, e.g. '%d.%m.%Y %H:%M'
     intrinsic_time: bool = False # build the dataset on directional-change bars (t_in, t_out then count DC bars)
@@ -278,6 +280,9 @@ class DatasetSpec(FlagGroup):
     def __post_init__(self):
         _check_options(self.source, self.source_tz, self.on_bad_rows, self.duplicates, self.unsorted)
         if self.years is not None: self.year_list()
+        if not self.histdata_timeout > 0: raise DataError(f"--histdata-timeout must be > 0 seconds, got {self.histdata_timeout}")
+        if self.histdata_deadline is not None and not self.histdata_deadline > 0:
+            raise DataError(f"--histdata-deadline must be > 0 seconds, got {self.histdata_deadline}")
         if self.splits: _floats(self.splits, "splits")
 
     def year_list(self) -> list[int]:
@@ -313,7 +318,8 @@ class DatasetSpec(FlagGroup):
             if not self.years: raise DataError("--histdata-download needs --years, e.g. --years 2022,2023")
             from sequence_fx.histdata import HISTDATA_BASE, download_histdata
             years = self.year_list()
-            return download_histdata(pair, years, cache_dir=Path(data_dir) / "histdata", base_url=self.histdata_mirror or HISTDATA_BASE)
+            return download_histdata(pair, years, cache_dir=Path(data_dir) / "histdata", base_url=self.histdata_mirror or HISTDATA_BASE,
+                                     timeout=self.histdata_timeout, deadline=self.histdata_deadline)
         return self.input.replace("{pair}", check_pair(pair)) if self.input else None
 
     def hooks(self, pair:str, # the currency pair
@@ -352,7 +358,7 @@ class DatasetSpec(FlagGroup):
         return out
 
 # %% ../nbs/02a_prepare.ipynb
-ACCESS_FIELDS = ("histdata_download", "histdata_mirror", "gdelt_download", "gdelt_mirror") # where inputs come from, not what they are
+ACCESS_FIELDS = ("histdata_download", "histdata_mirror", "histdata_timeout", "histdata_deadline", "gdelt_download", "gdelt_mirror") # where inputs come from, not what they are
 
 def prepare_spec(pair:str="eurusd", # currency pair
                  spec:DatasetSpec|None=None, # the dataset options (default: sfx-prepare's defaults)

@@ -178,6 +178,21 @@ def test_overall_deadline(server, tmp_path):
         download_histdata("eurusd", [2018], cache_dir=tmp_path, base_url=server.url, retries=10, backoff=0.4, deadline=1.5)
     assert time.monotonic() - t0 < 4
 
+def test_sfx_prepare_download_time_limits(server, tmp_path, cli_here):
+    "The per-attempt and overall limits are sfx-prepare flags: a slow drip or a failing server ends in one line, in time."
+    import time
+    base = ["--source", "histdata", "--histdata-download", "--years", "2018", "--histdata-mirror", server.url, "--data-dir", tmp_path]
+    server.fail = ["drip"] * 10
+    t0 = time.monotonic()
+    r = cli_here("sfx-prepare", *base, "--histdata-timeout", "1", "--histdata-deadline", "2.5")
+    assert time.monotonic() - t0 < 8, "the overall deadline bounds the command"
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and lines[-1].startswith("sfx-prepare: error:") and ("deadline" in lines[-1] or "time limit" in lines[-1]), r.stderr[-2000:]
+    assert not list((tmp_path / "histdata").rglob("*.zip"))                     # nothing half-written under a final name
+    for flag, value in [("--histdata-timeout", "0"), ("--histdata-deadline", "-1")]:
+        r = cli_here("sfx-prepare", *base, flag, value)
+        assert r.returncode == 1 and flag in r.stderr.strip().splitlines()[-1], r.stderr
+
 def test_zip_member_over_the_cap_is_refused(tmp_path, monkeypatch):
     from sequence_fx import data as sfx_data
     from sequence_fx.data import DataError
