@@ -4,7 +4,6 @@ import json, os, signal, subprocess, sys, time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -14,8 +13,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from sequence_fx.dataset import DataConfig, prepare_dataset
 from sequence_fx.backtest import ExecutionConfig
 from sequence_fx.training import load_state
-from sequence_fx.agents import trend_bars, evaluate_policy, read_log
-from sequence_fx.a3c import A3CConfig, train_a3c, a3c_policy, load_a3c
+from sequence_fx.agents import trend_bars, read_log
+from sequence_fx.a3c import A3CConfig, train_a3c
 
 BIN = Path(sys.executable).parent
 

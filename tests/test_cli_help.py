@@ -1,7 +1,7 @@
 """Every console script: --help lists the choices of its enumerated flags, groups its flags, shows examples and no
 '(default: None)'; --version prints the package version; a bad choice exits 2 with one line naming the flag and the
 choices, before any work. In-process (through the same launcher the console script calls); one real subprocess."""
-import configparser, contextlib, importlib, io, sys
+import configparser
 from pathlib import Path
 
 import pytest
@@ -27,19 +27,9 @@ CHOICES = {
 
 def call(name, *argv):
     "Run console script `name` in this process as its entry point would; returns (exit code, stdout, stderr)."
-    mod, fn = SCRIPTS[name].split(":")
-    launcher = getattr(importlib.import_module(mod), fn)
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.argv
-    sys.argv = [name, *argv]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try: launcher(); code = 0
-            except SystemExit as e: code = e.code
-    except ModuleNotFoundError as e:
-        pytest.skip(f"{name}: {e} (its module is not on this branch)")
-    finally: sys.argv = old
-    return code, out.getvalue(), err.getvalue()
+    from conftest import run_cli_here                          # one in-process runner for every test (tests/conftest.py)
+    r = run_cli_here(name, *argv)
+    return r.returncode, r.stdout, r.stderr
 
 def test_every_script_is_covered():
     missing = [s for s in SCRIPTS if s not in CHOICES and s not in ("sfx-pipeline", "sfx-tune")]
