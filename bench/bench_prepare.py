@@ -7,7 +7,7 @@ Input: a synthetic M1 series written in HistData's ASCII layout (`YYYYMMDD HHMMS
 with 6 decimals, like the real files. Each measurement runs in a fresh process (so its peak RSS is its own):
 
 * floor   - a typed pyarrow read of the same file into the identical UTC frame (the parse floor for read_histdata);
-* compute - read_histdata + prepare_dataset (features, forward labels, purged split, train-only scaler, scaled X):
+* compute - read_histdata + prepare_dataset (features, forward labels, purged split, train-only scaler):
             what prepare() must do (read_histdata is timed twice: the first call in a process also imports numba and
             loads the cached compiled parser; the second is the parse itself); then, in the same process, the two I/O steps prepare() adds: PreparedDataset.save
             (Parquet + meta) and the summary.html page, timed separately;
@@ -17,7 +17,7 @@ with 6 decimals, like the real files. Each measurement runs in a fresh process (
 Printed per size: wall times, M rows/s, peak RSS as a multiple of the CSV's size, the ratios read_histdata / floor
 and prepare / compute, and (last) how each figure grew from 1x to 10x the rows (10 = linear).
 """
-import argparse, json, os, resource, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,12 @@ def write_histdata_file(path:Path, rows:int, seed:int=0):
     pcsv.write_csv(pa.table(cols), path, pcsv.WriteOptions(include_header=False, delimiter=";", quoting_style="none"))
 
 
-def rss_gb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+def rss_gb(field:str="VmHWM") -> float:
+    """This process's peak (VmHWM) or current (VmRSS) resident memory, GB. Not ru_maxrss: that survives exec, so a child would
+    report its parent's size at fork when that was larger."""
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"): return int(line.split()[1]) / 1024**2
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 def stage(name:str, file:str, out_dir:str) -> dict:
     "Run one measurement in this (fresh) process; returns timings and peak RSS."
@@ -62,7 +67,7 @@ def stage(name:str, file:str, out_dir:str) -> dict:
         t0 = time.perf_counter(); bars = read_histdata(file); r["read_histdata_cold_s"] = time.perf_counter() - t0
         del bars                               # first call in a process: includes importing numba and loading its cached kernel
         t0 = time.perf_counter(); bars = read_histdata(file); r["read_histdata_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter(); ds = prepare_dataset(bars, DataConfig(pair="eurusd", timeframe="1m")); ds.X
+        t0 = time.perf_counter(); ds = prepare_dataset(bars, DataConfig(pair="eurusd", timeframe="1m"))
         r["prepare_dataset_s"] = time.perf_counter() - t0
         r["compute_s"] = r["read_histdata_s"] + r["prepare_dataset_s"]
         r["compute_peak_gb"] = rss_gb()
@@ -71,20 +76,26 @@ def stage(name:str, file:str, out_dir:str) -> dict:
         atomic_write_text(Path(out_dir) / "summary.html", plot_split_timeline(ds).to_html(include_plotlyjs=True, full_html=True))
         r["summary_s"] = time.perf_counter() - t0
         r["summary_mb"] = (Path(out_dir) / "summary.html").stat().st_size / 1e6
+        t0 = time.perf_counter(); ds.X; r["X_s"] = time.perf_counter() - t0      # what training adds (prepare() does not)
+        r["X_peak_gb"] = rss_gb()
     elif name == "prepare":
         from sequence_fx.dataset import DataConfig
         from sequence_fx.prepare import prepare
+        r["imports_gb"] = rss_gb("VmRSS")                                          # what importing the library costs
         t0 = time.perf_counter()
         ds = prepare("eurusd", DataConfig(timeframe="1m"), source="histdata", input=[file], data_dir=out_dir, force=True)
         r["prepare_s"] = time.perf_counter() - t0
         r["rows"] = len(ds.frame)
         r["out_mb"] = sum(p.stat().st_size for p in Path(out_dir).rglob("*") if p.is_file()) / 1e6
     r.setdefault(f"{name}_peak_gb", rss_gb())
+    import sequence_fx; r["package"] = str(Path(sequence_fx.__file__).parent)
     return r
 
-def run_stage(name:str, file:Path, out_dir:Path) -> dict:
+def run_stage(name:str, file:Path, out_dir:Path, package:Path|None=None) -> dict:
+    "One stage in a fresh process; `package`: a folder holding another version of sequence_fx/ to import instead."
+    env = {**os.environ, "SFX_LOG_LEVEL": "WARNING", **({"PYTHONPATH": str(package)} if package else {})}
     p = subprocess.run([sys.executable, __file__, "--stage", name, "--file", str(file), "--out", str(out_dir)],
-                       capture_output=True, text=True, env={**os.environ, "SFX_LOG_LEVEL": "WARNING"})
+                       capture_output=True, text=True, env=env)
     if p.returncode: raise SystemExit(f"stage {name} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -92,6 +103,7 @@ def run_stage(name:str, file:Path, out_dir:Path) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=5_000_000, help="rows of the large file; the 1x row uses a tenth")
+    ap.add_argument("--before", default=None, help="also run prepare() as of this git revision, in the same run (before/after)")
     ap.add_argument("--stage", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -102,6 +114,12 @@ def main():
     res = {}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
+        old = None
+        if a.before:                                          # the package as of that revision, imported by the "before" runs
+            old = d / "before"; old.mkdir()
+            repo = Path(__file__).resolve().parent.parent
+            arc = subprocess.run(["git", "-C", str(repo), "archive", a.before, "sequence_fx"], capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=arc, check=True)
         for rows in (a.rows // 10, a.rows):
             f = d / f"DAT_ASCII_EURUSD_M1_{rows}.csv"
             t0 = time.perf_counter(); write_histdata_file(f, rows); tw = time.perf_counter() - t0
@@ -109,6 +127,10 @@ def main():
             r = {"rows": rows, "csv_mb": mb}
             for name in ("floor", "compute", "prepare"):
                 r.update(run_stage(name, f, d / f"out_{name}_{rows}"))
+            if old:
+                b = run_stage("prepare", f, d / f"out_before_{rows}", old)
+                assert b["package"].startswith(str(old)), b["package"]
+                r.update({f"before_{k}": v for k, v in b.items()})
             res[rows] = r
             gb = mb / 1e3
             print(f"\n{rows:,} M1 rows, {mb:.0f} MB CSV (written in {tw:.1f} s)")
@@ -116,13 +138,19 @@ def main():
             print(f"  read_histdata                     {r['read_histdata_s']:7.2f} s   {rows / r['read_histdata_s'] / 1e6:5.2f} M rows/s   "
                   f"= {r['read_histdata_s'] / r['floor_s']:.2f}x the floor (first call in the process: {r['read_histdata_cold_s']:.2f} s "
                   f"= {r['read_histdata_cold_s'] / r['floor_s']:.2f}x, numba import and cached-kernel load included)")
-            print(f"  prepare_dataset (features ... X)  {r['prepare_dataset_s']:7.2f} s")
+            print(f"  prepare_dataset (features, labels){r['prepare_dataset_s']:7.2f} s")
             print(f"  compute only (the two above)      {r['compute_s']:7.2f} s   {rows / r['compute_s'] / 1e6:5.2f} M rows/s   "
                   f"peak {r['compute_peak_gb']:.2f} GB = {r['compute_peak_gb'] / gb:.1f}x the CSV")
             print(f"  + save (Parquet, meta)            {r['save_s']:7.2f} s")
             print(f"  + summary.html                    {r['summary_s']:7.2f} s   ({r['summary_mb']:.1f} MB)")
+            print(f"  (training adds ds.X, scaled float32: {r['X_s']:.2f} s, peak then {r['X_peak_gb']:.2f} GB)")
             print(f"  prepare() end to end              {r['prepare_s']:7.2f} s   {rows / r['prepare_s'] / 1e6:5.2f} M rows/s   "
                   f"peak {r['prepare_peak_gb']:.2f} GB = {r['prepare_peak_gb'] / gb:.1f}x the CSV   = {r['prepare_s'] / r['compute_s']:.2f}x compute only")
+            print(f"    of which importing sequence_fx.prepare: {r['imports_gb']:.2f} GB; the rest = {(r['prepare_peak_gb'] - r['imports_gb']) / gb:.1f}x the CSV")
+            if old:
+                print(f"  prepare() as of {a.before:>10}       {r['before_prepare_s']:7.2f} s   peak {r['before_prepare_peak_gb']:.2f} GB = "
+                      f"{r['before_prepare_peak_gb'] / gb:.1f}x the CSV (imports {r['before_imports_gb']:.2f} GB)   now / before: time "
+                      f"{r['prepare_s'] / r['before_prepare_s']:.2f}x, peak {r['prepare_peak_gb'] / r['before_prepare_peak_gb']:.2f}x")
     small, large = res[a.rows // 10], res[a.rows]
     print(f"\nscaling 1x -> 10x rows (10 = linear): floor {large['floor_s'] / small['floor_s']:.1f}, read_histdata "
           f"{large['read_histdata_s'] / small['read_histdata_s']:.1f}, compute {large['compute_s'] / small['compute_s']:.1f}, "

@@ -130,14 +130,20 @@ def log_returns(close:pd.Series, # closing prices
     lc = np.log(close.to_numpy(np.float64))
     return pd.DataFrame({f"ret_{k}": _lag_diff(lc, k, np.empty(len(lc))) for k in lags}, index=close.index)
 
+@numba.njit(nogil=True, cache=True)
+def _rsi_scale(up, down, out):
+    "out = 2 up / (up + down) - 1, 0 where up + down is not positive, NaN while up is NaN."
+    for i in range(up.shape[0]):
+        u = up[i]; tot = u + down[i]
+        r = u / tot if tot > 0 else 0.5
+        out[i] = np.nan if np.isnan(u) else 2 * r - 1
+
 def _rsi(c:np.ndarray, n:int, out:np.ndarray) -> np.ndarray:
     d = _lag_diff(c, 1, np.empty(len(c)))
-    up, down = _ewm(np.clip(d, 0, None), _com(alpha=1 / n), n, np.empty(len(c))), _ewm(np.clip(-d, 0, None), _com(alpha=1 / n), n, np.empty(len(c)))
-    tot = up + down
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(tot > 0, up / tot, 0.5)
-    r[np.isnan(up)] = np.nan
-    return np.subtract(2 * r, 1, out=out)
+    up = _ewm(np.clip(d, 0, None), _com(alpha=1 / n), n, np.empty(len(c)))
+    down = _ewm(np.clip(np.negative(d, out=d), 0, None, out=d), _com(alpha=1 / n), n, d)   # in place: _ewm reads x[i] before writing out[i]
+    _rsi_scale(up, down, out)
+    return out
 
 def rsi(close:pd.Series, # closing prices
         n:int=14, # Wilder smoothing window (α = 1/n)
@@ -179,9 +185,12 @@ def bollinger(close:pd.Series, # closing prices
     return pd.DataFrame({f"bb_pctb_{n}": p, f"bb_width_{n}": w}, index=close.index)
 
 def _macd(c, fast:int, slow:int, signal:int, out_line, out_sig, out_hist):
-    line = _ewm(c, _com(span=fast), fast, np.empty(len(c))) - _ewm(c, _com(span=slow), slow, np.empty(len(c)))
-    sig = _ewm(line, _com(span=signal), signal, np.empty(len(c)))
-    np.divide(line, c, out=out_line); np.divide(sig, c, out=out_sig); np.divide(line - sig, c, out=out_hist)
+    "In the three outputs only (float64; no temporaries): line = EMA_fast - EMA_slow, its signal EMA, line - signal, each / close."
+    _ewm(c, _com(span=fast), fast, out_line); _ewm(c, _com(span=slow), slow, out_sig)
+    np.subtract(out_line, out_sig, out=out_line)                       # the MACD line
+    _ewm(out_line, _com(span=signal), signal, out_sig)                 # its signal line
+    np.subtract(out_line, out_sig, out=out_hist)
+    for o in (out_line, out_sig, out_hist): np.divide(o, c, out=o)
 
 def macd(close:pd.Series, # closing prices
          fast:int=12, # span of the fast EMA
@@ -216,20 +225,26 @@ def candle_ratios(bars:pd.DataFrame, # bar frame (open, high, low, close)
     _candle(o, h, l, c, *outs)
     return pd.DataFrame(dict(zip(["range", "body", "upper_wick", "lower_wick"], outs)), index=bars.index)
 
+@numba.njit(nogil=True, cache=True)
+def _minute_lookup(t, per_second, tables, o_hs, o_hc, o_ds, o_dc):
+    "Per timestamp t (int, `per_second` units a second, UTC): the four tables' values at its minute of the day / of the week."
+    for i in range(t.shape[0]):
+        s = t[i] // per_second
+        mod = s % 86400 // 60                            # minute of the day
+        mow = (s // 86400 + 3) % 7 * 1440 + mod          # minute of the week (1970-01-01 was a Thursday; Monday = 0)
+        o_hs[i] = tables[0, mod]; o_hc[i] = tables[1, mod]; o_ds[i] = tables[2, mow]; o_dc[i] = tables[3, mow]
+
 def _calendar(index:pd.DatetimeIndex, *outs):
     if index.tz is not None and str(index.tz) != "UTC":  # another zone: let pandas find the local hours
         hour = np.asarray(index.hour + index.minute / 60, np.float64); dow = np.asarray(index.day_of_week + hour / 24, np.float64)
         for out, f, x, p in zip(outs, (np.sin, np.cos, np.sin, np.cos), (hour, hour, dow, dow), (24, 24, 7, 7)): f(2 * np.pi * x / p, out=out)
         return
     # UTC: the features depend only on the minute of the week, so compute them once per minute (10,080 values) and look up
-    s = index.asi8 // {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit]
-    mod = s % 86400 // 60                                # minute of the day
-    mow = (s // 86400 + 3) % 7 * 1440 + mod              # minute of the week (1970-01-01 was a Thursday; Monday = 0)
     m = np.arange(7 * 1440)
     hour = m % 1440 // 60 + m % 60 / 60
     dow = m // 1440 + hour / 24
-    for out, f, x, p, key in zip(outs, (np.sin, np.cos, np.sin, np.cos), (hour, hour, dow, dow), (24, 24, 7, 7), (mod, mod, mow, mow)):
-        np.take(f(2 * np.pi * x / p), key, out=out)
+    tables = np.stack([f(2 * np.pi * x / p) for f, x, p in zip((np.sin, np.cos, np.sin, np.cos), (hour, hour, dow, dow), (24, 24, 7, 7))])
+    _minute_lookup(index.asi8, {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit], tables, *outs)
 
 def calendar(index:pd.DatetimeIndex, # bar times
             ) -> pd.DataFrame:
@@ -291,8 +306,24 @@ def _inf_to_nan(x):
     for i in range(x.shape[0]):
         if np.isinf(x[i]): x[i] = np.nan
 
+class _Columns:
+    "Output buffers for X's columns, in order: X's own column when X is float64, else a float64 scratch column that `flush` rounds into X."
+    def __init__(self, X:np.ndarray): self.X, self.j, self.pending = X, 0, []
+    def __call__(self) -> np.ndarray:
+        self.j += 1
+        if self.X.dtype == np.float64: return self.X[:, self.j - 1]
+        buf = np.empty(len(self.X)); self.pending.append((self.j - 1, buf)); return buf
+    def direct(self) -> np.ndarray:
+        "X's own next column, for code that only stores float64 results in it (never reads it back): each store rounds once."
+        self.j += 1; return self.X[:, self.j - 1]
+    def flush(self):
+        "Round the filled scratch columns into X (each value rounded once)."
+        for j, buf in self.pending: self.X[:, j] = buf
+        self.pending = []                                   # dropped, not pooled: at 5M rows each is 40 MB
+
 def make_features(bars:pd.DataFrame, # a bar frame (UTC index, OHLCV columns)
                   cfg:FeatureConfig|None=None, # which features
+                  dtype=np.float64, # np.float64, or np.float32: every value still computed in float64, rounded once (half the memory)
                  ) -> pd.DataFrame:
     "All configured features for `bars`: same index, NaN only in warm-up rows, columns in a fixed order."
     cfg = cfg or FeatureConfig()
@@ -304,25 +335,29 @@ def make_features(bars:pd.DataFrame, # a bar frame (UTC index, OHLCV columns)
     cols = _feature_names(cfg)
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup: raise DataError(f"duplicate feature columns: {dup}")
-    X = np.empty((len(bars), len(cols)), order="F")      # every column written in place: one block, no merging
-    col = iter(X.T)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float64, np.float32): raise ValueError(f"dtype must be float64 or float32, not {dtype}")
+    X = np.empty((len(bars), len(cols)), dtype, order="F")   # every column written in place: one block, no merging
+    col = _Columns(X)                                         # col() is the next column's float64 output; col.flush() stores it
     lc = np.log(c)
-    for k in cfg.return_lags: _lag_diff(lc, k, next(col))
+    for k in cfg.return_lags: _lag_diff(lc, k, col.direct())
     with np.errstate(invalid="ignore", divide="ignore"):
-        for n in cfg.sma_windows:
-            off = _moments(c, n)[0]
-            np.negative(np.log1p(off / c), out=next(col))  # log(close / SMA), from SMA - close taken exactly
-        for n in cfg.ema_windows: np.subtract(lc, np.log(_ewm(c, _com(span=n), n, np.empty(len(c)))), out=next(col))
-        if cfg.rsi_window: _rsi(c, cfg.rsi_window, next(col))
-        if cfg.atr_window: _atr(h, l, c, cfg.atr_window, next(col))
-        if cfg.bb_window: _bollinger(c, cfg.bb_window, cfg.bb_k, next(col), next(col))
-        if cfg.macd: _macd(c, *cfg.macd, next(col), next(col), next(col))
+        for n in cfg.sma_windows:                                # log(close / SMA), from SMA - close taken exactly
+            np.negative(np.log1p(_moments(c, n)[0] / c), out=col.direct())
+        for n in cfg.ema_windows: np.subtract(lc, np.log(_ewm(c, _com(span=n), n, np.empty(len(c)))), out=col.direct())
+        if cfg.rsi_window: _rsi(c, cfg.rsi_window, col.direct())
+        if cfg.atr_window: _atr(h, l, c, cfg.atr_window, col()); col.flush()
+        if cfg.bb_window: _bollinger(c, cfg.bb_window, cfg.bb_k, col.direct(), col.direct())
+        if cfg.macd: _macd(c, *cfg.macd, col(), col(), col()); col.flush()
         if cfg.vol_windows:
             r1 = _lag_diff(lc, 1, np.empty(len(c)))
-            for n in cfg.vol_windows: np.copyto(next(col), _moments(r1, n)[1])
-        if cfg.candle: _candle(o, h, l, c, next(col), next(col), next(col), next(col))
-        if cfg.calendar: _calendar(bars.index, next(col), next(col), next(col), next(col))
-        if cfg.use_volume: np.copyto(next(col), volume_features(bars["volume"])["vol_rel_20"].to_numpy())
+            for n in cfg.vol_windows: np.copyto(col.direct(), _moments(r1, n)[1])
+            del r1
+        del lc
+        if cfg.candle: _candle(o, h, l, c, col.direct(), col.direct(), col.direct(), col.direct())
+        if cfg.calendar: _calendar(bars.index, col.direct(), col.direct(), col.direct(), col.direct())
+        if cfg.use_volume: np.copyto(col.direct(), volume_features(bars["volume"])["vol_rel_20"].to_numpy())
+    del col
     _inf_to_nan(X.reshape(-1, order="F"))
     out = pd.DataFrame(X, index=bars.index, columns=cols, copy=False)
     extras = []
@@ -337,7 +372,7 @@ def make_features(bars:pd.DataFrame, # a bar frame (UTC index, OHLCV columns)
         out = pd.concat([out, *extras], axis=1)
         dup = out.columns[out.columns.duplicated()]
         if len(dup): raise DataError(f"duplicate feature columns: {list(dup)}")
-        out = out.astype("float64").replace([np.inf, -np.inf], np.nan)
+        out = out.astype(dtype).replace([np.inf, -np.inf], np.nan)
     return out
 
 # %% ../nbs/00b_features.ipynb

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_prepare.ipynb 3
 from __future__ import annotations
-import hashlib, json, logging, re
+import hashlib, json, logging, re, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Callable, Literal
@@ -27,7 +27,7 @@ __all__ = ['log', 'SOURCES', 'FORMAT_VERSION', 'ACCESS_FIELDS', 'resolve_sources
 # %% ../nbs/02a_prepare.ipynb
 log = logging.getLogger(__name__)
 SOURCES = ("sample", "histdata", "csv")
-FORMAT_VERSION = 1 # bump when prepare's output changes for the same inputs, to invalidate caches
+FORMAT_VERSION = 2 # bump when prepare's output changes for the same inputs, to invalidate caches (2: float32 features)
 
 def _check_options(source:str, source_tz:str|None, on_bad_rows:str, duplicates:str="raise", unsorted:str="raise"):
     "Reject bad options before any work, whatever the source."
@@ -97,7 +97,7 @@ def class_balance(ds:PreparedDataset, # a prepared dataset
         i = ds.sample_index(s)
         if ds.n_classes:
             labels = {3: ["down", "flat", "up"], 2: ["down", "up"]}.get(ds.n_classes, [str(k) for k in range(ds.n_classes)])
-            counts = np.bincount(ds.y[i].astype(int), minlength=ds.n_classes)
+            counts = np.bincount(ds.frame["target"].to_numpy()[i].astype(int), minlength=ds.n_classes)   # sample rows: labels are whole numbers
             r = {"split": s, "samples": len(i), **{f"{l}": f"{c:,} ({c / max(1, len(i)):.1%})" for l, c in zip(labels, counts)}}
         else:
             fr = ds.frame["fwd_return"].to_numpy()[i] * 1e4
@@ -109,9 +109,12 @@ def class_balance(ds:PreparedDataset, # a prepared dataset
 def feature_table(ds:PreparedDataset, # a prepared dataset
                  ) -> pd.DataFrame:
     "One row per input feature: the scaler's training mean and std, the range over all rows, and the rows where it is missing."
-    f = ds.frame[ds.feature_columns]
-    return pd.DataFrame({"train mean": ds.scaler.mean, "train std": ds.scaler.std, "min": f.min().to_numpy(), "max": f.max().to_numpy(),
-                         "missing rows": f.isna().sum().to_numpy()}, index=pd.Index(ds.feature_columns, name="feature"))
+    cols = [ds.frame[c].to_numpy() for c in ds.feature_columns]           # views: a column at a time, no [n, k] temporaries
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                   # an all-NaN column: NaN min/max, counted as missing
+        lo, hi = [float(np.nanmin(x)) for x in cols], [float(np.nanmax(x)) for x in cols]
+    return pd.DataFrame({"train mean": ds.scaler.mean, "train std": ds.scaler.std, "min": lo, "max": hi,
+                         "missing rows": [int(np.isnan(x).sum()) for x in cols]}, index=pd.Index(ds.feature_columns, name="feature"))
 
 def summary_html(ds:PreparedDataset, # a prepared dataset
                 ) -> str:
@@ -538,7 +541,8 @@ def truncation_audit(prepared:PreparedDataset, # the dataset to audit (its meta 
         stored = frame.loc[:t, cols]
         have = [c for c in cols if c in rebuilt.columns]
         out["not_checked"] = sorted(set(out["not_checked"]) | (set(cols) - set(have)))
-        new = rebuilt.reindex(stored.index)[have].to_numpy(float)
+        # rounded as the dataset stores each column (features: float32, FEATURE_DTYPE; older datasets: float64)
+        new = rebuilt.reindex(stored.index)[have].astype(stored[have].dtypes.to_dict()).to_numpy(float)
         old = stored[have].to_numpy(float)
         bad = ~np.isclose(new, old, rtol=rtol, atol=1e-12, equal_nan=True)
         if not rebuilt.index[rebuilt.index <= t].equals(stored.index):        # bars themselves differ (DC bars)

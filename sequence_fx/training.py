@@ -21,14 +21,14 @@ from tqdm.auto import tqdm
 
 from .data import DataError, Device, atomic_write, atomic_write_text, atomic_dir, check_pair, cpu_threads, resolve_device
 from .features import FeatureConfig, make_features
-from .dataset import DataConfig, PreparedDataset, Scaler, sample_candidates, write_shards
+from .dataset import SPLITS, DataConfig, PreparedDataset, Scaler, sample_candidates, write_shards
 from .prepare import DatasetSpec, dataset_pairs, resolve_dataset
 from .encoder import ModelConfig, SignalModel
 
 # %% auto 0
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'MODEL_FORMAT', 'RESUME_FIXED', 'CLASS_NAMES', 'TrainingConfig', 'seed_everything',
-           'warmup_cosine', 'ShardSampler', 'BatchWindows', 'StreamWindows', 'class_weights', 'Objective',
-           'SupervisedObjective', 'save_state', 'save_checkpoint_dir', 'CheckpointError', 'load_state',
+           'warmup_cosine', 'ShardSampler', 'BatchWindows', 'StreamWindows', 'ShardStream', 'class_weights',
+           'Objective', 'SupervisedObjective', 'save_state', 'save_checkpoint_dir', 'CheckpointError', 'load_state',
            'CheckpointWriter', 'latest_checkpoint', 'rng_state', 'set_rng_state', 'run_epoch', 'TrainResult', 'train',
            'fit', 'FeatureMismatchError', 'check_feature_columns', 'read_history', 'plot_history', 'SignalPredictor',
            'load_signal_model', 'predictor_inputs', 'predict_proba', 'encoder_config', 'train_each_pair',
@@ -231,6 +231,72 @@ class StreamWindows(IterableDataset):
 def _world() -> int: return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 def _world_rank() -> int: return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
+
+# %% ../nbs/03a_training.ipynb
+class ShardStream(IterableDataset):
+    "Iterate (x[t_in, n_features], y, row) windows of one split from Parquet shards; sharded across workers and ranks."
+    def __init__(self,
+                 directory, # written by write_shards
+                 split:str="train", # 'train', 'val' or 'test'
+                 chunk:int=4096, # samples per work unit
+                 shuffle:bool=False, # shuffle units and samples within a unit (seeded by seed + epoch)
+                 seed:int=0, # shuffle seed (each epoch uses seed + epoch)
+                ):
+        self.dir, self.split, self.chunk, self.shuffle, self.seed, self.epoch = Path(directory), split, chunk, shuffle, seed, 0
+        self.info = json.loads((self.dir / "shards.json").read_text())
+        self.t_in, self.cols = self.info["t_in"], self.info["feature_columns"]
+        self.code = SPLITS.index(split)
+        self._units = None
+
+    def set_epoch(self, epoch:int): self.epoch = epoch
+
+    def _read(self, name):
+        import pyarrow.parquet as pq
+        t = pq.read_table(self.dir / name)
+        X = np.stack([t.column(c).to_numpy() for c in self.cols], axis=1).astype(np.float32)
+        own, split = t.column("own").to_numpy(), t.column("split").to_numpy()
+        return X, t.column("y").to_numpy(), np.flatnonzero(own & (split == self.code)), t.column("row").to_numpy()
+
+    def units(self) -> list:
+        "(shard file, chunk number) work units, in a fixed order."
+        if self._units is None:
+            import pyarrow.parquet as pq
+            self._units, self._n = [], 0
+            for s in self.info["shards"]:
+                t = pq.read_table(self.dir / s["file"], columns=["own", "split"])
+                n = int((t.column("own").to_numpy() & (t.column("split").to_numpy() == self.code)).sum())
+                self._units += [(s["file"], c) for c in range(math.ceil(n / self.chunk))]
+                self._n += n
+        return self._units
+
+    def __len__(self): self.units(); return self._n
+
+    def _assignment(self):
+        "(my index, how many consumers): DataLoader workers times distributed ranks."
+        wi = get_worker_info()
+        wid, nw = (wi.id, wi.num_workers) if wi else (0, 1)
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return rank * nw + wid, world * nw
+
+    def __iter__(self):
+        me, total = self._assignment()
+        units = list(self.units())
+        rng = np.random.default_rng(self.seed + self.epoch)
+        if self.shuffle: # shuffle the shard order, then the units inside each shard: each shard is still read once per consumer
+            by_shard = {}
+            for u in units: by_shard.setdefault(u[0], []).append(u)
+            order = list(by_shard); rng.shuffle(order)
+            units = [by_shard[name][i] for name in order for i in rng.permutation(len(by_shard[name]))]
+        cached = None
+        for name, c in units[me::total]:
+            if cached is None or cached[0] != name: cached = (name, *self._read(name))
+            _, X, y, samples, rows = cached
+            part = samples[c * self.chunk:(c + 1) * self.chunk]
+            if self.shuffle: part = rng.permutation(part)
+            for t in part:
+                yield torch.from_numpy(X[t - self.t_in + 1:t + 1]), torch.as_tensor(y[t]), int(rows[t])
 
 # %% ../nbs/03a_training.ipynb
 def class_weights(y:np.ndarray, # class labels of the training samples

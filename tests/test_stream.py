@@ -4,7 +4,8 @@ import pytest
 from torch.utils.data import DataLoader
 
 from sequence_fx.data import load_sample
-from sequence_fx.dataset import DataConfig, ShardStream, prepare_dataset, write_shards
+from sequence_fx.dataset import DataConfig, prepare_dataset, write_shards
+from sequence_fx.training import ShardStream
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
