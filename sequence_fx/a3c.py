@@ -393,6 +393,11 @@ def train_a3c(prepared:PreparedDataset|str|Path, # the dataset (or its directory
     if state["errors"]:
         e = state["errors"][0]
         raise RuntimeError(f"A3C worker {e['worker']} failed:\n{e['traceback']}")
+    silent = [p for r, p in enumerate(procs) if r not in state["final"]]
+    if silent and reason["signal"] is None and counter.value < cfg.total_steps: # died before its loop (e.g. at import): no traceback came
+        raise RuntimeError(f"A3C workers {', '.join(f'{p.name} (exit code {p.exitcode})' for p in silent)} exited without reporting, at step "
+                           f"{counter.value:,} of {cfg.total_steps:,}; a spawned worker imports the main module: a script must start "
+                           "training under `if __name__ == '__main__':`")
     t1 = time.time()
     save(state["final"])
     tf, sf = state["first"] or (t1, counter.value)

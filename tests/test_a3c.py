@@ -72,6 +72,18 @@ def test_hogwild_workers_share_one_model_and_optimiser(trend, tmp_path):
     assert best > 0.1 and got > 0.7 * best, (got, best)
 
 
+
+def test_a_worker_that_dies_without_a_word_fails_the_run(trend, tmp_path):
+    """A script with no __main__ guard: each spawned worker re-runs it and dies at bootstrap, before its loop can report an error.
+    The run must fail and say why -- not return an untrained model as if it had finished."""
+    ds, d = trend
+    script = tmp_path / "unguarded.py"
+    script.write_text("from sequence_fx.a3c import A3CConfig, train_a3c\n"
+                      f"train_a3c({str(d)!r}, A3CConfig(num_workers=1, total_steps=500, episode_length=64), {str(tmp_path / 'run')!r}, progress=False)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0, r.stderr[-2000:]
+    assert "a3c-worker-0 (exit code 1) exited without reporting, at step 0 of 500" in r.stderr and "__main__" in r.stderr, r.stderr[-2000:]
+
 def test_resume_continues_identically_with_one_worker(trend, tmp_path):
     ds, d = trend
     cfg = A3CConfig(num_workers=1, total_steps=610, obs="window", episode_length=50, learning_rate=1e-3, seed=7)
