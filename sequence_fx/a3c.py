@@ -50,7 +50,7 @@ class A3CConfig:
     total_steps: int = 100_000 # environment steps over all workers (the global counter)
     n_steps: int = 20 # steps per rollout (an update every n_steps, or at the episode's end)
     gamma: float = 0.99 # discount per step
-    gae_lambda: float = 1.0 # GAE lambda (1: plain n-step returns, as in the A3C paper)
+    gae_lambda: float = 0.9 # GAE lambda (1: the A3C paper's plain n-step returns, far noisier when a trade's effect is the next bar)
     entropy_coef: float = 0.01 # weight of the entropy bonus
     value_coef: float = 0.5 # weight of the value loss
     max_grad_norm: float = 40.0 # clip each update's gradient norm to this
@@ -393,6 +393,11 @@ def train_a3c(prepared:PreparedDataset|str|Path, # the dataset (or its directory
     if state["errors"]:
         e = state["errors"][0]
         raise RuntimeError(f"A3C worker {e['worker']} failed:\n{e['traceback']}")
+    silent = [p for r, p in enumerate(procs) if r not in state["final"]]
+    if silent and reason["signal"] is None and counter.value < cfg.total_steps: # died before its loop (e.g. at import): no traceback came
+        raise RuntimeError(f"A3C workers {', '.join(f'{p.name} (exit code {p.exitcode})' for p in silent)} exited without reporting, at step "
+                           f"{counter.value:,} of {cfg.total_steps:,}; a spawned worker imports the main module: a script must start "
+                           "training under `if __name__ == '__main__':`")
     t1 = time.time()
     save(state["final"])
     tf, sf = state["first"] or (t1, counter.value)
@@ -437,7 +442,7 @@ def a3c_command(pair:str="eurusd", # currency pair (the shipped offline sample i
                 n_steps:int=20, # steps per rollout
                 learning_rate:float=1e-4, # shared Adam learning rate
                 gamma:float=0.99, # discount per step
-                gae_lambda:float=1.0, # GAE lambda
+                gae_lambda:float=0.9, # GAE lambda (1: the A3C paper's plain n-step returns)
                 entropy_coef:float=0.01, # entropy bonus weight
                 hidden:int=64, # network width
                 spread_pips:float=1.0, # bid-ask spread in pips (training and evaluation)
