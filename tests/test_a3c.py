@@ -60,16 +60,18 @@ def test_hogwild_workers_share_one_model_and_optimiser(trend, tmp_path):
     assert {r["worker"] for r in eps} == {0, 1}
     st = load_state(res.checkpoint)
     assert st["steps"] == res.steps and int(st["optimizer"]["state"][0]["step"]) == res.updates
-    # ... and the shared model learned the planted pattern: its greedy policy makes most (> 70%) of the best causal policy's
+    # ... and the shared model learned the planted pattern: its greedy policy makes most (> 60%) of the best causal policy's
     # (follow the last bar) net return on the validation split. Hogwild interleaves as the OS schedules the workers, so
     # the run is not reproducible bit for bit. With GAE lambda 0.9 (the default) two workers reached 0.71-0.89 of the best
-    # at this budget for each of seeds 0-15; with lambda 1 (the A3C paper's) 0.00-0.58 at 4,000 steps (05_a3c, Advantages).
+    # at this budget in 22 of 22 runs (seeds 0-15, and this seed six times: 0.76-0.89); with lambda 1 (the A3C paper's)
+    # 0.00-0.58 at 4,000 steps (05_a3c, Advantages). The bar sits below that spread, not at its edge: the seeded,
+    # reproducible one-worker run in 05_a3c keeps the > 70% bar.
     close = ds.frame["close"].to_numpy()
     follow = evaluate_policy(ds, lambda o, i: np.eye(3)[2 if close[i["bar"]] > close[i["bar"] - 1] else 0], "val", "follow", n_boot=0)
     model, _, _ = load_a3c(res.checkpoint)
     agent = evaluate_policy(ds, a3c_policy(model), "val", "A3C", n_boot=0)
     best, got = follow.backtest.stats["total_return"], agent.backtest.stats["total_return"]
-    assert best > 0.1 and got > 0.7 * best, (got, best)
+    assert best > 0.1 and got > 0.6 * best, (got, best)
 
 
 
