@@ -278,13 +278,13 @@ def block_bootstrap_indices(n:int, # rows in the sample
     return ((starts[:, :, None] + np.arange(block)) % n).reshape(n_boot, -1)[:, :n]
 
 @numba.njit(cache=True, nogil=True)
-def _lag_products(eps, m):
-    "sum_t eps[t + i] * eps[t] for i = 0..m (one thread, in order: no BLAS threads to oversubscribe a busy machine)."
-    n, out = len(eps), np.zeros(m + 1)
-    for i in range(m + 1):
+def _lag_products(eps, lo, hi):
+    "sum_t eps[t + i] * eps[t] for lags i = lo..hi (one thread, in order: no BLAS threads to oversubscribe a busy machine)."
+    n, out = len(eps), np.zeros(hi - lo + 1)
+    for i in range(lo, hi + 1):
         s = 0.0
         for t in range(n - i): s += eps[t + i] * eps[t]
-        out[i] = s
+        out[i - lo] = s
     return out
 
 def _optimal_block_circular(x:np.ndarray) -> float:
@@ -294,13 +294,25 @@ def _optimal_block_circular(x:np.ndarray) -> float:
     kn = max(5, int(math.log10(nobs)))
     m_max = int(math.ceil(math.sqrt(nobs))) + kn
     cv = 2 * math.sqrt(math.log10(nobs) / nobs)
-    cross = _lag_products(eps, m_max)
     sq = np.r_[0, np.cumsum(eps * eps)]
-    i = np.arange(m_max + 1)
-    v1, v2 = sq[nobs] - sq[np.minimum(i + 1, nobs)], sq[np.maximum(nobs - i - 1, 0)]   # sums of squares of the two overlaps
-    with np.errstate(invalid="ignore", divide="ignore"):
-        small = np.abs(cross) / np.sqrt(v1 * v2) < cv                 # NaN (empty overlap) counts as significant, as in arch
-    opt_m = next((k - kn for k in range(kn, m_max + 1) if small[k - kn:k].all()), None)
+    # Lags are computed as the rule needs them (each an O(n) sum): the search for the first run of kn insignificant
+    # autocorrelations usually ends within a few dozen lags, not at m_max (~sqrt(n)). The same sums as computing all
+    # m_max + 1 at once, so the same result, ~10x sooner at 100k returns.
+    cross, opt_m, k0 = np.zeros(0), None, kn
+    while True:
+        have = len(cross) - 1                                          # lags 0..have are known
+        want = min(m_max, max(4 * kn, 2 * have + 1))                  # 4 kn lags first, then double
+        if opt_m is not None: want = min(2 * max(opt_m, 1), m_max)     # the run is found: only the lags the kernel uses
+        if want > have: cross = np.r_[cross, _lag_products(eps, have + 1, want)]
+        if opt_m is not None: break
+        i = np.arange(len(cross))
+        v1, v2 = sq[nobs] - sq[np.minimum(i + 1, nobs)], sq[np.maximum(nobs - i - 1, 0)]   # sums of squares of the two overlaps
+        with np.errstate(invalid="ignore", divide="ignore"):
+            small = np.abs(cross) / np.sqrt(v1 * v2) < cv             # NaN (empty overlap) counts as significant, as in arch
+        k_hi = min(len(cross), m_max)                                  # small[k - kn:k] must be known
+        opt_m = next((k - kn for k in range(k0, k_hi + 1) if small[k - kn:k].all()), None)
+        k0 = k_hi + 1
+        if opt_m is None and len(cross) - 1 >= m_max: break
     m = min(2 * max(opt_m, 1) if opt_m is not None else m_max, m_max)
     acv = cross / nobs
     k = np.arange(1, m + 1)
@@ -314,7 +326,8 @@ def block_length(x, # a series [n] or several [n, k] (the longest block any of t
                  min_block:int=1, # never shorter than this (e.g. a few x t_out for overlapping labels)
                 ) -> int:
     """Data-driven circular block-bootstrap length (Politis-White, the rule `arch.bootstrap.optimal_block_length` implements,
-    ported: O(n sqrt n) in one compiled single-threaded loop, no `arch` import), at least `min_block`, at most n."""
+    ported: each autocovariance an O(n) compiled single-threaded sum, computed only as far as the rule looks, no `arch`
+    import), at least `min_block`, at most n."""
     x = np.asarray(x, float)
     x = x.reshape(len(x), -1)
     n = len(x)

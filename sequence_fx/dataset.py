@@ -268,9 +268,7 @@ class PreparedDataset:
     def save(self, directory):
         "Write frame.parquet + meta.json into `directory`, atomically (all or nothing); meta records the content hash."
         with atomic_dir(directory) as tmp:
-            # dictionary-encode only the label columns (a few distinct values): trying it on every float column made writing
-            # 2-3x and reading 2-4x slower, for a larger file
-            self.frame.to_parquet(tmp / "frame.parquet", use_dictionary=[c for c in ("target", "split") if c in self.frame])
+            _write_frame(self.frame, tmp / "frame.parquet")
             self.meta = _sealed(self.meta, sha256_file(tmp / "frame.parquet"))
             (tmp / "meta.json").write_text(json.dumps(self.meta, indent=1, default=str))
         return Path(directory)
@@ -293,6 +291,18 @@ class PreparedDataset:
     def __repr__(self):
         n = {s: len(self.sample_index(s)) for s in SPLITS}
         return f"PreparedDataset({self.pair}, {len(self.frame)} rows, {self.n_features} features, samples {n})"
+
+def _write_frame(frame:pd.DataFrame, path):
+    """`frame` as Parquet that `pd.read_parquet` reads back identically, written fast. NaN is kept as a float value, not
+    turned into a null: no validity bitmaps to build on write, nor to turn back into NaN on every read (5M M1 rows:
+    writing 1.4x, reading 2.7x faster). Dictionary encoding only for the label columns (a few distinct values): tried
+    on every float column it made writing 2-3x and reading 2-4x slower, for a larger file."""
+    import pyarrow as pa, pyarrow.parquet as pq
+    schema = pa.Schema.from_pandas(frame.iloc[:0])          # column types plus pandas' metadata (index, time zone, dtypes)
+    index_names = [n for n in frame.index.names if n is not None] or ["__index_level_0__"]
+    arrays = [pa.array(frame.index) if name in index_names else pa.array(frame[name].to_numpy(), from_pandas=False)
+              for name in schema.names]
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path, use_dictionary=[c for c in ("target", "split") if c in frame])
 
 def prepare_dataset(bars:pd.DataFrame, # bar frame (clock or DC bars)
                     data_cfg:DataConfig|None=None, # windows, task, labels, splits

@@ -5,6 +5,7 @@
 # %% ../nbs/02a_prepare.ipynb 3
 from __future__ import annotations
 import hashlib, json, logging, re, warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Callable, Literal
@@ -216,8 +217,11 @@ def prepare(pair:str="eurusd", # currency pair
         extra = more if extra is None else pd.concat([extra, more], axis=1)
     ds = prepare_dataset(bars, data_cfg, feat_cfg, extra_features=extra, sources=sources)
     ds.meta.update(cache_key=key, source=source, spec=spec or {}, **({"dataset_spec": dataset_spec} if dataset_spec else {}))
-    ds.save(out)
-    atomic_write_text(out / "summary.html", summary_html(ds))
+    with ThreadPoolExecutor(1) as pool:                  # the page is drawn while Parquet is written (pyarrow releases the GIL)
+        page = pool.submit(summary_html, ds)
+        ds.save(out)
+        html = page.result()
+    atomic_write_text(out / "summary.html", html)
     atomic_write_text(out.parent / "LATEST", key)
     log.info("%s: wrote %s", pair, out)
     return ds
