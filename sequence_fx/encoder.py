@@ -4,18 +4,21 @@
 
 # %% ../nbs/03_encoder.ipynb 3
 from __future__ import annotations
-import logging, math
+import concurrent.futures as cf, logging, math, os, threading
 from dataclasses import dataclass, asdict, fields
 
+import numba
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 # %% auto 0
-__all__ = ['log', 'ModelConfig', 'FastDropout', 'ConvBlock', 'SelfAttentionBlock', 'AttentionPooling', 'SharedEncoder',
-           'ClassificationHead', 'RegressionHead', 'SignalModel', 'module_summary', 'overfit_batch', 'plot_attention']
+__all__ = ['log', 'CONCURRENT_CPU', 'ModelConfig', 'FastDropout', 'ConvBlock', 'two_at_once', 'batch_halves', 'bilstm', 'attend',
+           'SelfAttentionBlock', 'AttentionPooling', 'SharedEncoder', 'ClassificationHead', 'RegressionHead',
+           'SignalModel', 'module_summary', 'overfit_batch', 'plot_attention']
 
 # %% ../nbs/03_encoder.ipynb
 log = logging.getLogger(__name__)
@@ -70,23 +73,63 @@ class ModelConfig:
         return cls(**d)
 
 # %% ../nbs/03_encoder.ipynb
-class FastDropout(nn.Dropout):
-    "Inverted dropout whose CPU mask costs one random draw per four elements (16-bit uniforms), not one per element."
-    def _mask(self, x):
-        "Keep-mask shaped like x, already scaled: 1/(1-p) with probability 1-p, else 0."
-        n = x.numel()
-        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, 2**63 - 1).view(torch.int16)[:n]  # uniform int16s
-        drop = round(self.p * 65536)                                       # P(bits < -32768 + drop) = drop / 65536
-        return (bits.view(x.shape) >= drop - 32768).to(x.dtype).mul_(65536 / (65536 - drop))
+_M32 = np.uint64(0xFFFFFFFF)
 
-    def _stock(self, x): return not self.training or self.p == 0 or x.device.type != "cpu" or self.p >= 1
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _kept(i, seed, threshold): # element index, 32-bit seed, drop threshold in [0, 2**32]
+    "Keep element i? MurmurHash3's 32-bit finaliser of (i, seed) compared with the drop threshold."
+    z = ((np.uint64(i) * np.uint64(0x9E3779B9)) & _M32) ^ seed ^ ((np.uint64(i) >> np.uint64(32)) * np.uint64(0x85EBCA6B) & _M32)
+    z = ((z ^ (z >> np.uint64(16))) * np.uint64(0x85EBCA6B)) & _M32
+    z = ((z ^ (z >> np.uint64(13))) * np.uint64(0xC2B2AE35)) & _M32
+    return (z ^ (z >> np.uint64(16))) >= threshold
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _dropout_into(src, dst, seed, threshold, scale): # flat float32 arrays; dst = dropout(src)
+    s, t, zero = np.uint64(seed), np.uint64(threshold), np.float32(0.0)
+    for i in range(src.shape[0]): dst[i] = src[i] * (scale if _kept(i, s, t) else zero)
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _dropout_add_into(base, src, dst, seed, threshold, scale): # dst = base + dropout(src)
+    s, t, zero = np.uint64(seed), np.uint64(threshold), np.float32(0.0)
+    for i in range(src.shape[0]): dst[i] = base[i] + src[i] * (scale if _kept(i, s, t) else zero)
+
+def _flat(t:torch.Tensor): return t.detach().contiguous().view(-1).numpy()
+
+class _HashDropout(torch.autograd.Function):
+    "dropout(y), or base + dropout(y), with the keep decisions recomputed from (seed, threshold) in the backward pass."
+    @staticmethod
+    def forward(ctx, y, base, seed, threshold, scale):
+        ctx.mask = (seed, threshold, scale)
+        out = torch.empty(y.shape, dtype=y.dtype)
+        if base is None: _dropout_into(_flat(y), out.view(-1).numpy(), *ctx.mask)
+        else: _dropout_add_into(_flat(base), _flat(y), out.view(-1).numpy(), *ctx.mask)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        gy = torch.empty(g.shape, dtype=g.dtype)
+        _dropout_into(_flat(g), gy.view(-1).numpy(), *ctx.mask)
+        return gy, g if ctx.needs_input_grad[1] else None, None, None, None
+
+class FastDropout(nn.Dropout):
+    "Inverted dropout computed in one compiled pass on CPU (hashed keep decisions, no stored mask); the stock kernel elsewhere."
+    def _stock(self, x):
+        return not self.training or self.p == 0 or self.p >= 1 or x.device.type != "cpu" or x.dtype != torch.float32
+
+    def _mask(self):
+        "(seed, threshold, scale): a 32-bit seed from torch's generator; P(keep) = 1 - threshold / 2**32 exactly."
+        seed = int(torch.randint(0, 2**32, (), dtype=torch.int64))
+        threshold = min(round(self.p * 2**32), 2**32 - 1)
+        return seed, threshold, np.float32(2**32 / (2**32 - threshold))
 
     def forward(self, x):
-        return super().forward(x) if self._stock(x) else x * self._mask(x)
+        return super().forward(x) if self._stock(x) else _HashDropout.apply(x, None, *self._mask())
 
     def residual(self, x, y):
         "x + dropout(y): a residual connection with its dropout, in one pass on CPU."
-        return x + super().forward(y) if self._stock(y) else torch.addcmul(x, y, self._mask(y))
+        if self._stock(y) or x.dtype != y.dtype or x.shape != y.shape: return x + super().forward(y)
+        return _HashDropout.apply(y, x, *self._mask())
 
 # %% ../nbs/03_encoder.ipynb
 class ConvBlock(nn.Module):
@@ -116,6 +159,138 @@ class ConvBlock(nn.Module):
         return self.norm(y)                         # LayerNorm over channels, [B, T, c_out]
 
 # %% ../nbs/03_encoder.ipynb
+CONCURRENT_CPU = True # run the BiLSTM's two directions and attention's two half-batches on two CPU worker threads (False: stock calls)
+_WORKERS = {} # threads per worker -> the two-thread pool; emptied in a forked child
+
+if hasattr(os, "register_at_fork"): os.register_at_fork(after_in_child=_WORKERS.clear)
+
+def _workers() -> cf.ThreadPoolExecutor:
+    "The two worker threads for this thread count (each with half the caller's threads), created on first use."
+    n = torch.get_num_threads()
+    k = max(1, n // 2)
+    if k not in _WORKERS:
+        def one_worker():
+            torch.get_num_threads()                 # torch's once-per-thread set-up first, so it cannot undo the next line
+            torch.set_num_threads(k)                # OpenMP and MKL threads of this worker thread
+        pool = cf.ThreadPoolExecutor(2, thread_name_prefix=f"sfx-half{k}", initializer=one_worker)
+        both_up = threading.Barrier(3)              # returns once both workers have started (and run one_worker)
+        futs = [pool.submit(both_up.wait) for _ in range(2)]
+        both_up.wait(); cf.wait(futs)
+        torch.set_num_threads(n)                    # set_num_threads also moved process-wide defaults: put them back
+        _WORKERS[k] = pool
+    return _WORKERS[k]
+
+def _both(fa, fb):
+    "fa() and fb() on the two workers; wait for both, then return both results or raise the first error."
+    futs = [_workers().submit(f) for f in (fa, fb)]
+    cf.wait(futs)
+    return [f.result() for f in futs]
+
+def _can_split(*xs:torch.Tensor) -> bool:
+    "Whether `two_at_once` applies to these inputs here and now."
+    if not (CONCURRENT_CPU and torch.get_num_threads() >= 2 and all(x.device.type == "cpu" and x.dtype == torch.float32 for x in xs)):
+        return False
+    if torch.is_autocast_enabled("cpu"): return False   # autocast is per thread: the workers would not run under it
+    return not (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling())
+
+def _leaves(xs, grad:bool):
+    "Detached copies of xs that start a graph of their own (views: no data is copied)."
+    return [x.detach().requires_grad_(grad and x.requires_grad) for x in xs]
+
+def _run(f, inputs, rows=slice(None)):
+    "f on leaves of its own (rows `rows` of each input): (output, leaves)."
+    with torch.enable_grad():
+        leaves = [x.detach()[rows].requires_grad_(x.requires_grad) for x in inputs]
+        return f(*leaves), leaves
+
+def _grads(part, g):
+    "Gradients of one half's output with respect to its leaves (None where a leaf needs none)."
+    out, leaves = part
+    need = [l for l in leaves if l.requires_grad]
+    got = iter(torch.autograd.grad(out, need, g.contiguous(), retain_graph=True) if need else ())
+    return [next(got) if l.requires_grad else None for l in leaves]
+
+class _TwoAtOnce(torch.autograd.Function):
+    "cat([fa(*A), fb(*B)], dim) with each half's forward and backward pass on its own worker thread."
+    @staticmethod
+    def forward(ctx, fa, fb, n_a:int, dim:int, *xs): # xs: A's inputs, then B's
+        ctx.parts = _both(lambda: _run(fa, xs[:n_a]), lambda: _run(fb, xs[n_a:]))
+        ctx.dim, ctx.sizes = dim, [out.shape[dim] for out, _ in ctx.parts]
+        return torch.cat([out.detach() for out, _ in ctx.parts], dim)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        ga, gb = g.split(ctx.sizes, ctx.dim)
+        ra, rb = _both(lambda: _grads(ctx.parts[0], ga), lambda: _grads(ctx.parts[1], gb))
+        return (None, None, None, None, *ra, *rb)
+
+class _BatchHalves(torch.autograd.Function):
+    "f(*xs) as cat([f(*rows [:h]), f(*rows [h:])]): each half's forward and backward pass on its own worker thread."
+    @staticmethod
+    def forward(ctx, f, *xs):
+        ctx.h = h = xs[0].shape[0] // 2
+        ctx.parts = _both(lambda: _run(f, xs, slice(0, h)), lambda: _run(f, xs, slice(h, None)))
+        return torch.cat([out.detach() for out, _ in ctx.parts])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        ra, rb = _both(lambda: _grads(ctx.parts[0], g[:ctx.h]), lambda: _grads(ctx.parts[1], g[ctx.h:]))
+        return (None, *(None if a is None else torch.cat([a, b]) for a, b in zip(ra, rb)))
+
+def two_at_once(fa, # computes the first half's output from the tensors in `a`
+                a:tuple, # fa's input tensors (inputs, weights)
+                fb, # computes the second half's output from the tensors in `b`
+                b:tuple, # fb's input tensors; a tensor in both a and b gets the sum of both gradients
+                dim:int=-1, # the outputs are concatenated along this dimension
+               ) -> torch.Tensor:
+    "`torch.cat([fa(*a), fb(*b)], dim)`, the two halves run concurrently on two CPU worker threads (see above)."
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (*a, *b)):
+        return _TwoAtOnce.apply(fa, fb, len(a), dim, *a, *b)
+    with torch.no_grad():                           # inference: forward only, nothing kept
+        return torch.cat(_both(lambda: fa(*_leaves(a, False)), lambda: fb(*_leaves(b, False))), dim)
+
+def batch_halves(f, # treats each row of the batch (dim 0) on its own: rows never interact
+                 *xs:torch.Tensor, # inputs with the same batch size
+                ) -> torch.Tensor:
+    "`f(*xs)` computed as its two half-batches at once on two CPU worker threads (see above)."
+    if torch.is_grad_enabled() and any(x.requires_grad for x in xs): return _BatchHalves.apply(f, *xs)
+    h = xs[0].shape[0] // 2
+    with torch.no_grad():
+        return torch.cat(_both(lambda: f(*(x[:h] for x in xs)), lambda: f(*(x[h:] for x in xs))))
+
+# %% ../nbs/03_encoder.ipynb
+def _direction(hidden:int, reverse:bool, train:bool):
+    "One direction of one LSTM layer as a function of (input, *weights) -> output [B, T, hidden]."
+    def run(x, *w):
+        h0 = x.new_zeros(1, x.shape[0], hidden)
+        out = torch._VF.lstm(x.flip(1) if reverse else x, (h0, h0), list(w), len(w) == 4, 1, 0.0, train, False, True)[0]
+        return out.flip(1) if reverse else out
+    return run
+
+def bilstm(lstm:nn.LSTM, # a bidirectional, batch_first nn.LSTM (any other LSTM runs the stock way)
+           x:torch.Tensor, # input [B, T, input_size]
+          ) -> torch.Tensor: # output [B, T, 2 * hidden_size], as `lstm(x)[0]`
+    "`lstm(x)[0]` with each layer's two directions run at once on CPU (see above); the stock call wherever that does not apply."
+    if not (lstm.bidirectional and lstm.batch_first and lstm.proj_size == 0 and x.dim() == 3 and _can_split(x)): return lstm(x)[0]
+    names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if lstm.bias else ())
+    for layer in range(lstm.num_layers):
+        if layer and lstm.dropout and lstm.training: x = F.dropout(x, lstm.dropout, True)   # as nn.LSTM: between layers
+        w_fwd, w_rev = ([getattr(lstm, f"{n}_l{layer}{s}") for n in names] for s in ("", "_reverse"))
+        x = two_at_once(_direction(lstm.hidden_size, False, lstm.training), (x, *w_fwd),
+                        _direction(lstm.hidden_size, True, lstm.training), (x, *w_rev), dim=-1)
+    return x
+
+# %% ../nbs/03_encoder.ipynb
+def attend(q:torch.Tensor, # queries [B, heads, T, d/heads]
+           k:torch.Tensor, # keys, the same shape
+           v:torch.Tensor, # values, the same shape
+          ) -> torch.Tensor: # attended values [B, heads, T, d/heads]
+    "`F.scaled_dot_product_attention(q, k, v)`; on CPU with two or more threads, its two half-batches at once."
+    if q.shape[0] < 2 or not _can_split(q, k, v): return F.scaled_dot_product_attention(q, k, v)
+    return batch_halves(F.scaled_dot_product_attention, q, k, v)
+
 class SelfAttentionBlock(nn.Module):
     "Pre-norm multi-head self-attention + feed-forward, residual. [B, T, d] -> [B, T, d]"
     def __init__(self,
@@ -137,7 +312,7 @@ class SelfAttentionBlock(nn.Module):
 
     def forward(self, x): # x: [B, T, d]
         B, T, d = x.shape
-        a = self.drop(F.scaled_dot_product_attention(*self._qkv(x)))       # dropout on the attended values (fused kernel kept)
+        a = self.drop(attend(*self._qkv(x)))                               # dropout on the attended values (fused kernel kept)
         x = self.drop.residual(x, self.proj(a.transpose(1, 2).reshape(B, T, d)))
         return self.drop.residual(x, self.ffn(self.ln2(x)))
 
@@ -190,7 +365,7 @@ class SharedEncoder(nn.Module):
             raise ValueError(f"SharedEncoder expects windows [batch, time, {self.cfg.n_features}], got {tuple(x.shape)}")
         h = self.cnn(x)                           # [B, T, C]
         with torch.autocast(x.device.type, enabled=False):   # the LSTM runs in float32 even under bf16 autocast
-            h, _ = self.lstm(h.float())           # [B, T, 2H]
+            h = bilstm(self.lstm, h.float())      # [B, T, 2H]
         h = self.proj(h)                          # [B, T, d]
         for blk in self.attn: h = blk(h)          # [B, T, d]
         h = self.norm(h)
