@@ -161,24 +161,34 @@ class ConvBlock(nn.Module):
 # %% ../nbs/03_encoder.ipynb
 CONCURRENT_CPU = True # run the BiLSTM's two directions and attention's two half-batches on two CPU worker threads (False: stock calls)
 _WORKERS = {} # threads per worker -> the two-thread pool; emptied in a forked child
+_WORKERS_LOCK = threading.Lock() # two threads starting a model at once make one pool, not two
 
-if hasattr(os, "register_at_fork"): os.register_at_fork(after_in_child=_WORKERS.clear)
+def _forget_workers():
+    "In a forked child: the parent's worker threads do not exist there, and the lock may have been held at the fork."
+    global _WORKERS_LOCK
+    _WORKERS.clear(); _WORKERS_LOCK = threading.Lock()
+
+if hasattr(os, "register_at_fork"): os.register_at_fork(after_in_child=_forget_workers)
 
 def _workers() -> cf.ThreadPoolExecutor:
     "The two worker threads for this thread count (each with half the caller's threads), created on first use."
     n = torch.get_num_threads()
     k = max(1, n // 2)
-    if k not in _WORKERS:
-        def one_worker():
-            torch.get_num_threads()                 # torch's once-per-thread set-up first, so it cannot undo the next line
-            torch.set_num_threads(k)                # OpenMP and MKL threads of this worker thread
-        pool = cf.ThreadPoolExecutor(2, thread_name_prefix=f"sfx-half{k}", initializer=one_worker)
-        both_up = threading.Barrier(3)              # returns once both workers have started (and run one_worker)
-        futs = [pool.submit(both_up.wait) for _ in range(2)]
-        both_up.wait(); cf.wait(futs)
-        torch.set_num_threads(n)                    # set_num_threads also moved process-wide defaults: put them back
-        _WORKERS[k] = pool
+    with _WORKERS_LOCK:
+        if k not in _WORKERS: _WORKERS[k] = _start_workers(n, k)
     return _WORKERS[k]
+
+def _start_workers(n:int, k:int) -> cf.ThreadPoolExecutor:
+    "Two worker threads with k threads each; the caller (n threads) gets its process-wide defaults back."
+    def one_worker():
+        torch.get_num_threads()                     # torch's once-per-thread set-up first, so it cannot undo the next line
+        torch.set_num_threads(k)                    # OpenMP and MKL threads of this worker thread
+    pool = cf.ThreadPoolExecutor(2, thread_name_prefix=f"sfx-half{k}", initializer=one_worker)
+    both_up = threading.Barrier(3)                  # passed once both workers have started (and run one_worker)
+    futs = [pool.submit(both_up.wait) for _ in range(2)]
+    both_up.wait(); cf.wait(futs)
+    torch.set_num_threads(n)                        # set_num_threads also moved process-wide defaults: put them back
+    return pool
 
 def _both(fa, fb):
     "fa() and fb() on the two workers; wait for both, then return both results or raise the first error."
